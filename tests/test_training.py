@@ -1,0 +1,122 @@
+"""Tests for dimedia_course.training and dimedia_course.checkpoint."""
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from dimedia_course import make_generator
+from dimedia_course.nn import SmallUNet
+from dimedia_course.training import load_checkpoint, save_checkpoint, train_diffusion
+
+AC = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0)
+
+
+def tiny(**kw):
+    kw.setdefault("base_channels", 8)
+    return SmallUNet(channel_mults=(1, 2), attention_levels=(False, False), **kw)
+
+
+def data(n=16, size=8, seed=0):
+    return torch.rand(n, 1, size, size, generator=make_generator(seed)) * 2 - 1
+
+
+class Sched:
+    """Stand-in for a scheduler: only alphas_cumprod and prediction_type are used."""
+
+    alphas_cumprod = AC
+    prediction_type = "v_prediction"
+
+
+def test_loss_decreases_and_history():
+    torch.manual_seed(0)
+    model = tiny()
+    x = torch.zeros(32, 1, 8, 8)  # a single "image": easy to fit
+    hist = train_diffusion(model, x, AC, steps=30, batch_size=8, lr=3e-3, progress=False, device="cpu")
+    assert len(hist["loss"]) == hist["steps"] == 30 and hist["seconds"] > 0
+    assert sum(hist["loss"][-5:]) / 5 < sum(hist["loss"][:5]) / 5
+    assert not model.training
+
+
+def test_reproducible_with_seed():
+    losses = []
+    for _ in range(2):
+        torch.manual_seed(0)  # same initial weights
+        model = tiny()
+        losses.append(train_diffusion(model, data(), AC, steps=3, seed=7, progress=False)["loss"])
+    assert losses[0] == losses[1]
+
+
+def test_prediction_type_from_scheduler_and_epochs():
+    hist = train_diffusion(tiny(), data(10), Sched(), epochs=2, batch_size=4, progress=False)
+    assert hist["prediction_type"] == "v_prediction"
+    assert hist["steps"] == 2 * 3 == len(hist["loss"])
+
+
+def test_dataloader_with_labels_and_cfg_dropout():
+    pytest.importorskip("dimedia_course.guidance")
+    x, y = data(8), torch.tensor([0, 1] * 4)
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    model = tiny(num_classes=2)
+    hist = train_diffusion(model, loader, AC, epochs=1, p_uncond=0.5, progress=False)
+    assert hist["steps"] == 2
+    hist = train_diffusion(model, x, AC, labels=y, steps=2, p_uncond=0.2, progress=False)
+    assert len(hist["loss"]) == 2
+
+
+def test_concat_condition_tensor_and_loader():
+    masks, images = data(8), data(8, seed=1)
+    model = tiny(in_channels=2)
+    train_diffusion(model, masks, AC, steps=2, concat_condition=images, progress=False)
+    loader = DataLoader(TensorDataset(masks, images), batch_size=4)
+    hist = train_diffusion(model, loader, AC, steps=3, concat_condition=True, progress=False)
+    assert len(hist["loss"]) == 3
+
+
+def test_ema_model():
+    model = tiny()
+    hist = train_diffusion(model, data(), AC, steps=3, ema_decay=0.9, progress=False)
+    ema = hist["ema_model"]
+    assert isinstance(ema, SmallUNet)
+    diff = [(a - b).abs().max() for a, b in zip(ema.parameters(), model.parameters())]
+    assert max(diff) > 0
+
+
+def test_bad_arguments():
+    model = tiny()
+    with pytest.raises(ValueError, match="exactly one"):
+        train_diffusion(model, data(), AC, progress=False)
+    with pytest.raises(ValueError, match="p_uncond"):
+        train_diffusion(model, data(), AC, steps=1, p_uncond=0.1, progress=False)
+    with pytest.raises(ValueError, match="labels"):
+        train_diffusion(tiny(num_classes=2), data(4), AC, steps=1, labels=torch.zeros(3), progress=False)
+    with pytest.raises(TypeError, match="data"):
+        train_diffusion(model, [1, 2, 3], AC, steps=1, progress=False)
+    with pytest.raises(ValueError, match="concat_condition"):
+        train_diffusion(model, data(4), AC, steps=1, concat_condition=data(3), progress=False)
+
+
+def test_checkpoint_roundtrip(tmp_path):
+    model = tiny(num_classes=3)
+    path = save_checkpoint(tmp_path / "sub" / "m.pt", model, config={"base_channels": 8}, steps=10)
+    other = tiny(num_classes=3)
+    ckpt = load_checkpoint(path, other)
+    assert ckpt["meta"] == {"config": {"base_channels": 8}, "steps": 10}
+    for a, b in zip(model.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_errors(tmp_path):
+    model = tiny()
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt", model)
+    bad = tmp_path / "corrupt.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="corrupt"):
+        load_checkpoint(bad, model)
+    path = save_checkpoint(tmp_path / "m.pt", model)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        load_checkpoint(path, tiny(base_channels=16))
+    with pytest.raises(ValueError, match="missing parameters"):
+        load_checkpoint(path, tiny(num_classes=2))
+    with pytest.raises(TypeError, match="metadata"):
+        save_checkpoint(tmp_path / "x.pt", model, weights=torch.zeros(2))
