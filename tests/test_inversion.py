@@ -1,0 +1,78 @@
+import pytest
+import torch
+
+from dimedia_course.inversion import ddim_invert, ddim_reconstruct
+from dimedia_course.schedulers import DDIMScheduler, DDPMScheduler
+
+
+def _x0(seed=0):
+    return 0.3 + 0.5 * torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
+def test_round_trip_error_shrinks_with_steps(gaussian_eps_model, spacing):
+    sched = DDIMScheduler(1000, clip_sample=False)
+    sched.set_timesteps(10, timestep_spacing=spacing)
+    model = gaussian_eps_model(sched.alphas_cumprod, mean=0.3, std=0.5)
+    x0 = _x0()
+    errors = []
+    for n in (10, 50, 200):
+        x_T = ddim_invert(model, sched, x0, num_inference_steps=n)
+        assert sched.timestep_spacing == spacing
+        rec = ddim_reconstruct(model, sched, x_T, num_inference_steps=n)
+        errors.append((rec - x0).abs().max().item())
+    assert errors[1] < errors[0] / 3 and errors[2] < errors[1] / 3
+    assert errors[2] < 0.05
+    # the latent looks like standard normal noise
+    x_T = ddim_invert(model, sched, _x0(1), num_inference_steps=50)
+    assert abs(x_T.mean().item()) < 0.2 and 0.8 < x_T.std().item() < 1.2
+
+
+def test_exact_round_trip_when_eps_is_constant():
+    """If the model output does not depend on x, inversion is exact for any number of steps."""
+    sched = DDIMScheduler(100, clip_sample=False)
+    eps = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(3))
+
+    def model(x, t, y=None):
+        return eps
+
+    x0 = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+    x_T, traj = ddim_invert(model, sched, x0, num_inference_steps=7, return_trajectory=True)
+    assert len(traj) == 8 and torch.equal(traj[0], x0) and torch.equal(traj[-1], x_T)
+    torch.testing.assert_close(ddim_reconstruct(model, sched, x_T, num_inference_steps=7), x0, rtol=1e-4, atol=1e-4)
+
+
+def test_conditional_inversion(tiny_cond_net):
+    sched = DDIMScheduler(100, clip_sample=False)
+    x0 = torch.randn(3, 1, 6, 6, generator=torch.Generator().manual_seed(0)).clamp(-1, 1) * 0.1
+    y = torch.tensor([0, 1, 2])
+    x_T = ddim_invert(tiny_cond_net, sched, x0, num_inference_steps=100, y=y)
+    rec = ddim_reconstruct(tiny_cond_net, sched, x_T, num_inference_steps=100, y=y)
+    assert (rec - x0).abs().max().item() < 0.1
+    x_T2 = ddim_invert(tiny_cond_net, sched, x0, num_inference_steps=100, y=y, guidance_scale=2.0)
+    assert x_T2.shape == x0.shape and not torch.allclose(x_T, x_T2)
+
+
+def test_concat_condition_passed():
+    seen = []
+
+    def model(x, t, y=None):
+        seen.append(x.shape[1])
+        return torch.zeros_like(x[:, :1])
+
+    sched = DDIMScheduler(50, clip_sample=False)
+    x0 = torch.zeros(1, 1, 4, 4)
+    ddim_invert(model, sched, x0, num_inference_steps=5, concat_condition=torch.ones(1, 2, 4, 4))
+    assert seen == [3] * 5
+
+
+def test_inversion_errors_and_warnings(tiny_cond_net):
+    x0 = torch.zeros(1, 1, 4, 4)
+    with pytest.raises(TypeError, match="needs dimedia_course.schedulers.DDIMScheduler"):
+        ddim_invert(tiny_cond_net, DDPMScheduler(10), x0, num_inference_steps=5)
+    with pytest.warns(UserWarning, match="clip_sample=True"):
+        ddim_invert(tiny_cond_net, DDIMScheduler(10), x0, num_inference_steps=5)
+    with pytest.raises(ValueError, match="needs class labels y"):
+        ddim_invert(tiny_cond_net, DDIMScheduler(10, clip_sample=False), x0, 5, guidance_scale=2.0)
+    with pytest.raises(ValueError, match="x0 must be a tensor"):
+        ddim_invert(tiny_cond_net, DDIMScheduler(10, clip_sample=False), torch.zeros(4, 4), 5)
