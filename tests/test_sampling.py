@@ -11,7 +11,7 @@ def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.mark.parametrize("make", [lambda: DDPMScheduler(50), lambda: DDIMScheduler(50)])
+@pytest.mark.parametrize("make", [lambda: DDPMScheduler(20), lambda: DDIMScheduler(20)])
 def test_shape_determinism_and_trajectory(tiny_cond_net, make):
     sched = make()
     a = sample(tiny_cond_net, sched, (2, 1, 8, 8), generator=_gen(1))
@@ -87,7 +87,7 @@ def test_concat_condition():
 
 
 def test_works_with_monai_scheduler(tiny_cond_net):
-    ours, ref = DDPMScheduler(50), MonaiDDPM(50)
+    ours, ref = DDPMScheduler(20), MonaiDDPM(20)
     a = sample(tiny_cond_net, ours, (1, 1, 4, 4), generator=_gen(3))
     b = sample(tiny_cond_net, ref, (1, 1, 4, 4), generator=_gen(3))
     torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
