@@ -48,3 +48,10 @@ c.LimitOutput.max_traceback = 50
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearHiddenTests.enforce_metadata = True
 c.ClearOutput.remove_metadata_fields = ["collapsed", "scrolled", "execution"]
+
+# Feedback shows scores and error messages but never the hidden tests (see dimedia_course.grading).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "dimedia_course.grading.FeedbackSanitizer",
+]

@@ -410,10 +410,15 @@ def _cell_problems(autograded_nb: Path) -> list[str]:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 evalue = str(out.get("evalue", "")).strip().splitlines()
+                if out.get("ename") == "CellTimeoutError":
+                    evalue = ["did not finish within the per-cell time limit (endless loop?)"]
                 notes.append(f"{autograded_nb.name}: cell {gid!r} raised {out.get('ename')}"
                              + (f": {evalue[0][:200]}" if evalue else ""))
             elif out.get("output_type") == "stream" and out.get("name") == "stderr":
                 notes.append(f"{autograded_nb.name}: cell {gid!r} wrote to stderr (counts as a failed test)")
+        text = "".join(str(o.get("text", "")) for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+        if "Output truncated" in text or len(text) > 100_000:
+            notes.append(f"{autograded_nb.name}: cell {gid!r} printed a huge output (truncated)")
     return notes
 
 
@@ -524,6 +529,50 @@ def _grade_one(root, settings, db_url, student, assignment, assignment_dir, rel_
     return result
 
 
+FEEDBACK_PREPROCESSORS = (
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "dimedia_course.grading.FeedbackSanitizer",
+)
+
+
+def _feedback_sanitizer_class():
+    from nbconvert.preprocessors import Preprocessor
+    from traitlets import Bool
+
+    class FeedbackSanitizer(Preprocessor):
+        """Feedback shows scores and error messages, never hidden tests: their source is removed from the
+        test cells and error tracebacks (which quote the failing line) are cut to ``ename: evalue``."""
+
+        enabled = Bool(True).tag(config=True)
+
+        def preprocess_cell(self, cell, resources, index):
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and meta.get("grade") and "BEGIN HIDDEN TESTS" in cell.source:
+                kept, hidden = [], False
+                for line in cell.source.splitlines():
+                    if "BEGIN HIDDEN TESTS" in line:
+                        hidden = True
+                        kept.append("# (hidden tests)")
+                    elif "END HIDDEN TESTS" in line:
+                        hidden = False
+                    elif not hidden:
+                        kept.append(line)
+                cell.source = "\n".join(kept)
+                for out in cell.get("outputs", []):
+                    if out.get("output_type") == "error":
+                        out["traceback"] = [f"{out.get('ename')}: {out.get('evalue')}"]
+            return cell, resources
+
+    return FeedbackSanitizer
+
+
+def __getattr__(name):  # built on demand: nbconvert is only imported by the feedback command
+    if name == "FeedbackSanitizer":
+        return _feedback_sanitizer_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def export_grades(to="grades.csv", *, root=COURSE_ROOT, db_url=None) -> Path:
     """Write the gradebook as CSV (one row per student and assignment; nbgrader's CSV exporter)."""
     root = Path(root).resolve()
@@ -539,6 +588,7 @@ def generate_feedback(assignments=None, *, root=COURSE_ROOT, db_url=None) -> Pat
     """HTML feedback for every autograded submission: ``feedback/<student>/<assignment>/<nb>.html``."""
     root = Path(root).resolve()
     settings = nbgrader_settings(root, db_url=db_url)
+    settings += [f"--GenerateFeedback.preprocessors={p}" for p in FEEDBACK_PREPROCESSORS]
     for assignment in _select(assignments, root):
         if not any((root / "autograded").glob(f"*/{assignment}")):
             continue
