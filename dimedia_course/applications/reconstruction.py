@@ -143,8 +143,8 @@ class MRIOperator:
         return ifft2c(m * kspace + (1 - m) * k).real.to(x.dtype)
 
     def residual_norm(self, x: torch.Tensor, kspace: torch.Tensor) -> torch.Tensor:
-        """``||y - A(x)||_2`` summed over the batch (the DPS likelihood term)."""
-        return (kspace - self.forward(x)).abs().pow(2).sum().sqrt()
+        """Sum over the batch of the per-image ``||y - A(x)||_2`` (the DPS likelihood term)."""
+        return (kspace - self.forward(x)).abs().pow(2).flatten(1).sum(dim=1).sqrt().sum()
 
 
 # ------------------------------------------------------------------------------------------------- CT
@@ -227,8 +227,8 @@ class CTOperator:
             )
 
     def residual_norm(self, x: torch.Tensor, sinogram: torch.Tensor) -> torch.Tensor:
-        """``||y - A(x)||_2`` summed over the batch (the DPS likelihood term)."""
-        return (sinogram - self.forward(x)).pow(2).sum().sqrt()
+        """Sum over the batch of the per-image ``||y - A(x)||_2`` (the DPS likelihood term)."""
+        return (sinogram - self.forward(x)).pow(2).flatten(1).sum(dim=1).sqrt().sum()
 
     def fbp(self, sinogram: torch.Tensor, filter_name: str = "ramp", clip: bool = True) -> torch.Tensor:
         """Filtered back-projection baseline with ``skimage.transform.iradon``; see :func:`fbp`."""

@@ -1,0 +1,279 @@
+"""Benchmark of the medical applications on the offline data, on CPU.
+
+Usage::
+
+    python -m dimedia_course.benchmarks.applications [--quick] [--out-dir DIR] [--seed N]
+
+Trains tiny diffusion models on 32 x 32 MNI152 slices (healthy, or with synthetic lesions) and writes
+``results.csv`` (long format: task, method, metric, value) and ``results.md`` (the table shown in the
+book) to ``--out-dir``. Tasks and what is compared:
+
+- anomaly detection (Wolleb et al. 2022; Pinaya et al. 2022): pixel AUROC and Dice, partial noising vs
+  DDIM inversion, model trained on healthy slices only;
+- lesion segmentation (Wolleb et al. 2021): Dice of the ensemble mean and of single samples, variance
+  on errors vs on correct pixels;
+- MRI 4x Cartesian undersampling: zero-filled vs diffusion with data consistency / DPS (PSNR, SSIM);
+- sparse-view CT: FBP vs diffusion with CG data consistency (PSNR, SSIM);
+- class-conditional synthesis (healthy / lesion) with classifier-free guidance: MMD to real images and
+  MS-SSIM diversity (real images' diversity for reference);
+- latent diffusion with MONAI's AutoencoderKL: autoencoder PSNR/SSIM, sample MMD and diversity.
+
+``--quick`` (used by the tests, ~1-2 min) trains for a handful of steps: its numbers are meaningless
+except as a smoke test. The full mode takes ~10-15 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import torch
+
+from dimedia_course import make_generator
+
+QUICK = dict(n_train=32, n_test=4, train_steps=4, seg_steps=4, synth_steps=4, batch_size=8, infer_steps=4,
+             seg_samples=2, synth_per_class=3, ae_steps=4, ldm_steps=4, ldm_samples=4, dps_images=2, base_channels=8)
+FULL = dict(n_train=384, n_test=24, train_steps=700, seg_steps=500, synth_steps=600, batch_size=32, infer_steps=25,
+            seg_samples=5, synth_per_class=24, ae_steps=400, ldm_steps=700, ldm_samples=32, dps_images=8,
+            base_channels=16)
+
+SIZE = 32
+LESIONS = dict(n_lesions=(1, 2), radius=(1.5, 3.5), intensity=(-0.6, -0.4))  # dark (hypo-intense) lesions
+
+
+def _unet(cfg, in_channels=1, num_classes=None):
+    from dimedia_course.nn import SmallUNet
+
+    # three levels so the (always present) middle self-attention runs at 8 x 8, which keeps CPU time low
+    return SmallUNet(in_channels=in_channels, out_channels=1, base_channels=cfg["base_channels"],
+                     channel_mults=(1, 2, 2), attention_levels=(False, False, False), num_classes=num_classes)
+
+
+def _scheduler():
+    from dimedia_course.schedulers import DDIMScheduler
+
+    return DDIMScheduler(num_train_timesteps=1000, schedule="linear_beta")
+
+
+def _data(cfg, seed):
+    """Healthy train/test slices and lesioned copies (dark lesions inside the brain)."""
+    from dimedia_course.data import make_lesion_dataset, mni152_slices
+
+    n_train, n_test = cfg["n_train"], cfg["n_test"]
+    images, brain = mni152_slices(n=n_train + 2 * n_test, size=SIZE, seed=seed, return_mask=True)
+    perm = torch.randperm(images.shape[0], generator=make_generator(seed))
+    images, brain = images[perm], brain[perm]
+    region = brain * (images > -0.3).float()
+    split = {"train": slice(0, n_train), "val": slice(n_train, n_train + n_test),
+             "test": slice(n_train + n_test, None)}
+    out = {}
+    for name, s in split.items():
+        les = make_lesion_dataset(images[s], p_lesion=1.0, mask_region=region[s], seed=seed + len(name),
+                                  **LESIONS)
+        out[name] = {"healthy": images[s], "brain": brain[s], "lesioned": les["images"], "masks": les["masks"]}
+    return out
+
+
+def _rows_from(task, method, metrics):
+    return [{"task": task, "method": method, "metric": k, "value": float(v)} for k, v in metrics.items()]
+
+
+def run_prior(data, cfg, g):
+    from dimedia_course.applications._diffusion import train_denoiser
+
+    model, sched = _unet(cfg), _scheduler()
+    hist = train_denoiser(model, data["train"]["healthy"], sched, steps=cfg["train_steps"],
+                          batch_size=cfg["batch_size"], generator=g)
+    return model, sched, hist
+
+
+def run_anomaly(model, sched, data, cfg, g):
+    from dimedia_course.applications.anomaly import anomaly_map, evaluate_anomaly_maps
+
+    rows = []
+    test, val = data["test"], data["val"]
+    for method, level in (("partial_noise", 0.4), ("ddim", 0.4)):
+        kw = dict(noise_level=level, num_inference_steps=cfg["infer_steps"], method=method, smooth_sigma=1.0)
+        _, healthy_maps = anomaly_map(model, sched, val["healthy"], mask=val["brain"], generator=g, **kw)
+        threshold = float(torch.quantile(healthy_maps[val["brain"].bool()], 0.98))
+        _, maps = anomaly_map(model, sched, test["lesioned"], mask=test["brain"], generator=g, **kw)
+        res = evaluate_anomaly_maps(maps, test["masks"], region=test["brain"], threshold=threshold)
+        rows += _rows_from("anomaly", f"{method} (L={level})",
+                           {"AUROC": res["auroc"], "Dice@p98 healthy": res["dice"], "Dice max": res["best_dice"]})
+    return rows
+
+
+def run_segmentation(data, cfg, g):
+    from dimedia_course.applications.segmentation import evaluate_segmentation, segment, train_segmentation_model
+
+    model, sched = _unet(cfg, in_channels=2), _scheduler()
+    train_segmentation_model(model, data["train"]["lesioned"], data["train"]["masks"], sched,
+                             steps=cfg["seg_steps"], batch_size=cfg["batch_size"], generator=g)
+    res = segment(model, sched, data["test"]["lesioned"], n_samples=cfg["seg_samples"],
+                  num_inference_steps=cfg["infer_steps"], generator=g)
+    ev = evaluate_segmentation(res, data["test"]["masks"])
+    return _rows_from("segmentation", f"diffusion ensemble (n={cfg['seg_samples']})",
+                      {"Dice": ev["dice"], "Dice single sample": ev["dice_single_sample"],
+                       "variance on errors": ev["variance_on_errors"],
+                       "variance on correct": ev["variance_on_correct"]})
+
+
+def _quality(x, ref):
+    from dimedia_course.metrics import psnr, ssim
+
+    return {"PSNR": float(psnr(x, ref)), "SSIM": float(ssim(x, ref))}
+
+
+def run_mri(model, sched, data, cfg, g):
+    from dimedia_course.applications.reconstruction import MRIOperator, cartesian_mask, diffusion_reconstruct
+
+    x = data["test"]["healthy"]
+    op = MRIOperator(cartesian_mask(SIZE, acceleration=4, center_fraction=0.125, generator=g))
+    k = op(x)
+    rows = _rows_from("MRI 4x", "zero-filled", _quality(op.zero_filled(k).clamp(-1, 1), x))
+    rec = diffusion_reconstruct(model, sched, op, k, method="dc", num_inference_steps=cfg["infer_steps"],
+                                generator=g)
+    rows += _rows_from("MRI 4x", "diffusion + data consistency", _quality(rec, x))
+    n = cfg["dps_images"]
+    rec = diffusion_reconstruct(model, sched, op, k[:n], method="dps", num_inference_steps=cfg["infer_steps"],
+                                dps_scale=1.0, generator=g)
+    rows += _rows_from("MRI 4x", f"zero-filled (first {n})", _quality(op.zero_filled(k[:n]).clamp(-1, 1), x[:n]))
+    rows += _rows_from("MRI 4x", f"diffusion DPS (first {n})", _quality(rec, x[:n]))
+    return rows
+
+
+def run_ct(model, sched, data, cfg, g):
+    from dimedia_course.applications.reconstruction import CTOperator, diffusion_reconstruct
+
+    x = data["test"]["healthy"]
+    op = CTOperator(SIZE, n_views=8)
+    sino = op(x)
+    rows = _rows_from("CT 8 views", "FBP (ramp)", _quality(op.fbp(sino), x))
+    rec = diffusion_reconstruct(model, sched, op, sino, method="dc", num_inference_steps=cfg["infer_steps"],
+                                cg_iterations=5, generator=g)
+    rows += _rows_from("CT 8 views", "diffusion + CG data consistency", _quality(rec, x))
+    return rows
+
+
+def run_synthesis(data, cfg, g):
+    from dimedia_course.applications._diffusion import train_denoiser
+    from dimedia_course.applications.synthesis import evaluate_synthesis, synthesize
+
+    train = data["train"]
+    images = torch.cat([train["healthy"], train["lesioned"]])
+    labels = torch.cat([torch.zeros(len(train["healthy"])), torch.ones(len(train["lesioned"]))]).long()
+    model, sched = _unet(cfg, num_classes=2), _scheduler()
+    train_denoiser(model, images, sched, steps=cfg["synth_steps"], batch_size=cfg["batch_size"], labels=labels,
+                   p_uncond=0.1, null_label=2, generator=g)
+    test = data["test"]
+    real = torch.cat([test["healthy"], test["lesioned"], data["val"]["healthy"], data["val"]["lesioned"]])
+    n_half = len(test["healthy"])
+    real_labels = torch.tensor(([0] * n_half + [1] * n_half) * 2)
+    m = cfg["synth_per_class"]
+    sample_labels = torch.tensor([0] * m + [1] * m)
+    rows = []
+    for w in (1.0, 3.0):
+        samples = synthesize(model, sched, sample_labels, image_shape=(1, SIZE, SIZE), num_classes=2,
+                             guidance_scale=w, num_inference_steps=cfg["infer_steps"], generator=g)
+        ev = evaluate_synthesis(samples, sample_labels, real, real_labels, generator=g)
+        rows += _rows_from("synthesis", f"CFG w={w:g}", {"MMD": ev["mmd"], "MS-SSIM (samples)": ev["ms_ssim"],
+                                                         "MS-SSIM (real)": ev["ms_ssim_real"]})
+    return rows
+
+
+def run_latent(data, cfg, g):
+    from dimedia_course.latent import LatentDiffusion
+    from dimedia_course.metrics import mmd, pairwise_ms_ssim
+    from dimedia_course.applications.synthesis import SMALL_MS_SSIM
+
+    ldm = LatentDiffusion(image_size=SIZE, latent_channels=2, ae_channels=(16, 32))
+    train = data["train"]["healthy"]
+    ldm.fit_autoencoder(train, steps=cfg["ae_steps"], batch_size=cfg["batch_size"], generator=g)
+    ldm.fit_diffusion(train, steps=cfg["ldm_steps"], batch_size=cfg["batch_size"], generator=g)
+    test = torch.cat([data["test"]["healthy"], data["val"]["healthy"]])
+    rows = _rows_from("latent diffusion", "AutoencoderKL reconstruction", _quality(ldm.reconstruct(test), test))
+    samples = ldm.sample(cfg["ldm_samples"], num_inference_steps=cfg["infer_steps"], generator=g)
+    rows += _rows_from("latent diffusion", "LDM samples (healthy)",
+                       {"MMD": float(mmd(samples, test)),
+                        "MS-SSIM (samples)": float(pairwise_ms_ssim(samples, max_pairs=200, generator=g,
+                                                                    **SMALL_MS_SSIM)),
+                        "MS-SSIM (real)": float(pairwise_ms_ssim(test, max_pairs=200, generator=g,
+                                                                 **SMALL_MS_SSIM)),
+                        "latent scale factor": ldm.scale_factor})
+    return rows
+
+
+def run(quick: bool = False, seed: int = 0) -> tuple[list[dict], dict]:
+    """Run every task; returns (rows, seconds per task)."""
+    cfg = QUICK if quick else FULL
+    timings: dict[str, float] = {}
+    rows: list[dict] = []
+
+    def timed(name, fn, *args):
+        start = time.perf_counter()
+        out = fn(*args)
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+        return out
+
+    data = timed("data", _data, cfg, seed)
+    model, sched, _ = timed("train healthy prior (shared)", run_prior, data, cfg, make_generator(seed))
+    rows += timed("anomaly", run_anomaly, model, sched, data, cfg, make_generator(seed + 1))
+    rows += timed("segmentation", run_segmentation, data, cfg, make_generator(seed + 2))
+    rows += timed("MRI 4x", run_mri, model, sched, data, cfg, make_generator(seed + 3))
+    rows += timed("CT 8 views", run_ct, model, sched, data, cfg, make_generator(seed + 4))
+    rows += timed("synthesis", run_synthesis, data, cfg, make_generator(seed + 5))
+    rows += timed("latent diffusion", run_latent, data, cfg, make_generator(seed + 6))
+    return rows, timings
+
+
+def write_results(rows: list[dict], timings: dict, out_dir: Path, quick: bool) -> tuple[Path, Path]:
+    """Write ``results.csv`` (task, method, metric, value; timings as metric ``seconds``) and ``results.md``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out_dir / "results.csv", out_dir / "results.md"
+    all_rows = rows + [{"task": k, "method": "(wall clock)", "metric": "seconds", "value": v} for k, v in timings.items()]
+    with csv_path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["task", "method", "metric", "value"])
+        writer.writeheader()
+        for r in all_rows:
+            writer.writerow({**r, "value": f"{r['value']:.4f}"})
+    cfg = QUICK if quick else FULL
+    lines = [
+        f"Results of `python -m dimedia_course.benchmarks.applications{' --quick' if quick else ''}` "
+        f"(32 x 32 MNI152 slices, {cfg['n_train']} training slices, {cfg['train_steps']} training steps per "
+        f"model, {cfg['infer_steps']} DDIM steps, CPU, {torch.get_num_threads()} thread(s)).",
+        "",
+        "| task | method | metric | value |",
+        "| --- | --- | --- | ---: |",
+    ]
+    lines += [f"| {r['task']} | {r['method']} | {r['metric']} | {r['value']:.3f} |" for r in rows]
+    lines += ["", "| step | wall-clock seconds |", "| --- | ---: |"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in timings.items()]
+    lines += [f"| **total** | {sum(timings.values()):.1f} |", ""]
+    md_path.write_text("\n".join(lines))
+    return csv_path, md_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration (~1-2 minutes)")
+    parser.add_argument("--out-dir", type=Path, default=Path("benchmark_results"), help="where to write results")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice; 1 is faster on a busy machine)")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
+    rows, timings = run(quick=args.quick, seed=args.seed)
+    csv_path, md_path = write_results(rows, timings, args.out_dir, args.quick)
+    print(md_path.read_text())
+    print(f"wrote {csv_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
