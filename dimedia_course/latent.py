@@ -125,7 +125,7 @@ class LatentDiffusion:
             loss.backward()
             opt.step()
             sched.step()
-            history.append(float(loss))
+            history.append(loss.item())
         ae.eval()
         self.scale_factor = None
         return history

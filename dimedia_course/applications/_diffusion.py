@@ -229,6 +229,6 @@ def train_denoiser(
         loss.backward()
         opt.step()
         sched.step()
-        history.append(float(loss))
+        history.append(loss.item())
     model.eval()
     return history
