@@ -1,0 +1,70 @@
+"""Fast tests of dimedia_course.build (the full site build is tested in tests/test_book.py)."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from dimedia_course import build
+
+
+def test_html_dir():
+    assert build.html_dir(Path("/tmp/x")) == Path("/tmp/x/_build/html")
+    assert build.html_dir() == build.ROOT / "_build" / "html"
+
+
+def test_build_env_is_headless_and_uses_this_interpreter():
+    env = build.build_env()
+    assert env["MPLBACKEND"] == "Agg"
+    assert env["PATH"].split(":")[0] == str(Path(build.sys.executable).parent)
+    assert str(build.ROOT) in env["PYTHONPATH"]
+
+
+def test_remote_scripts_are_dropped():
+    local = SimpleNamespace(filename="_static/x.js", attributes={})
+    cdn = SimpleNamespace(filename="https://unpkg.com/thebe.js", attributes={})
+    inline = SimpleNamespace(filename=None, attributes={"body": 'const U = "https://unpkg.com/x"'})
+    context = {"script_files": [local, cdn, inline]}
+    build._drop_remote_scripts(None, "page", "page.html", context, None)
+    assert context["script_files"] == [local]
+
+
+def test_config_is_offline_and_strict():
+    config = yaml.safe_load((build.ROOT / "_config.yml").read_text())
+    assert config["only_build_toc_files"] is True
+    assert config["execute"]["allow_errors"] is False
+    assert config["execute"]["execute_notebooks"] == "cache"
+    extensions = config["sphinx"]["extra_extensions"]
+    assert "sphinx-mathjax-offline" in extensions and "sphinxcontrib.bibtex" in extensions
+    assert config["bibtex_bibfiles"] == ["book/references.bib"]
+    assert not config["html"]["analytics"]["google_analytics_id"]
+    assert not config["launch_buttons"]["binderhub_url"] and not config["launch_buttons"]["colab_url"]
+
+
+def test_toc_lists_existing_pages():
+    toc = yaml.safe_load((build.ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries:
+            files.append(entry["file"])
+            walk(entry.get("sections", []))
+
+    for part in toc["parts"]:
+        walk(part["chapters"])
+    missing = [f for f in files if not (build.ROOT / f"{f}.md").is_file()]
+    assert not missing, f"pages listed in _toc.yml but missing: {missing}"
+    for must in ("book/index", "book/schedule", "book/slides", "book/demos/ddpm_brain", "book/demos/ddim_inversion_cfg"):
+        assert must in files
+
+
+def test_missing_slides_conf_fails(tmp_path, capsys):
+    (tmp_path / "book" / "slides").mkdir(parents=True)
+    assert build.build_slides(tmp_path, tmp_path) == 2
+    assert "conf.py" in capsys.readouterr().err
+
+
+def test_cli_rejects_unknown_options():
+    with pytest.raises(SystemExit):
+        build.main(["--no-such-option"])
