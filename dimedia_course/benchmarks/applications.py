@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 import time
 from pathlib import Path
 
@@ -215,6 +216,7 @@ def run(quick: bool = False, seed: int = 0) -> tuple[list[dict], dict]:
         start = time.perf_counter()
         out = fn(*args)
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+        print(f"[applications benchmark] {name}: {timings[name]:.1f} s", file=sys.stderr, flush=True)
         return out
 
     data = timed("data", _data, cfg, seed)
