@@ -251,16 +251,17 @@ def _cells(path: Path) -> list:
     return nbformat.read(str(path), as_version=4).cells
 
 
-def _marked_lines(source: str, begin: str, end: str) -> list[str]:
-    inside, lines = False, []
+def _split_marked(source: str) -> tuple[list[str], list[str]]:
+    """(lines inside SOLUTION / HIDDEN TESTS regions, lines outside them), stripped."""
+    inside, secret, public = False, [], []
     for line in source.splitlines():
-        if begin in line:
+        if "BEGIN SOLUTION" in line or "BEGIN HIDDEN TESTS" in line:
             inside = True
-        elif end in line:
+        elif "END SOLUTION" in line or "END HIDDEN TESTS" in line:
             inside = False
-        elif inside:
-            lines.append(line.strip())
-    return lines
+        else:
+            (secret if inside else public).append(line.strip())
+    return secret, public
 
 
 def find_leaks(release_dir, source_dir) -> list[str]:
@@ -275,11 +276,9 @@ def find_leaks(release_dir, source_dir) -> list[str]:
             continue
         secret, public = set(), set()
         for cell in _cells(src_nb):
-            secret.update(_marked_lines(cell.source, "BEGIN SOLUTION", "END SOLUTION"))
-            secret.update(_marked_lines(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
-            hidden = set(_marked_lines(cell.source, "BEGIN SOLUTION", "END SOLUTION"))
-            hidden |= set(_marked_lines(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"))
-            public.update(line.strip() for line in cell.source.splitlines() if line.strip() not in hidden)
+            inside, outside = _split_marked(cell.source)
+            secret.update(inside)
+            public.update(outside)
         secret = {s for s in secret - public if len(s) >= 8 and not s.startswith("#")}
         for i, cell in enumerate(_cells(out_nb)):
             for marker in LEAK_MARKERS:
