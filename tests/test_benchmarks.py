@@ -3,14 +3,23 @@
 import json
 
 import pytest
+import torch
 
 from dimedia_course.benchmarks.core import format_table, main
 
 
-@pytest.mark.slow  # imports MONAI and runs the script end to end (~15-40 s on 2 busy cores)
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models are fastest on one thread, and far faster when the CPU is shared (no OpenMP spin-waits)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def test_core_benchmark_quick(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    results = main(["--quick", "--out", str(out), "--device", "cpu"])
+    results = main(["--quick", "--out", str(out), "--device", "cpu", "--threads", "1"])
     data = json.loads(out.read_text())
     assert data["quick"] is True and data["device"] == "cpu"
     assert data["model"]["parameters"] > 0

@@ -6,6 +6,15 @@ import torch
 from dimedia_course.nn import NoisyClassifier, train_noisy_classifier
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models are fastest on one thread, and far faster when the CPU is shared (no OpenMP spin-waits)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def test_logits_shape_and_time_dependence():
     torch.manual_seed(0)
     clf = NoisyClassifier(in_channels=1, num_classes=3, base_channels=8).eval()

@@ -6,6 +6,15 @@ import torch
 from dimedia_course.nn import MonaiUNetAdapter
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models are fastest on one thread, and far faster when the CPU is shared (no OpenMP spin-waits)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def test_unconditional_shape():
     model = MonaiUNetAdapter(channels=(16, 32), attention_levels=(False, True), num_head_channels=16)
     assert (model.in_channels, model.out_channels, model.num_classes) == (1, 1, None)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m dimedia_course.benchmarks.core [--quick] [--out results.json] [--device cpu]
+    python -m dimedia_course.benchmarks.core [--quick] [--out results.json] [--device cpu] [--threads N]
 
 Reports
 
@@ -173,7 +173,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON to this file")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice; 1 is best on a busy machine)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
     results = run_benchmarks(quick=args.quick, device=args.device, seed=args.seed)
     print(format_table(results))
     if args.out is not None:
