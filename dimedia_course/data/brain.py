@@ -33,7 +33,8 @@ def _mni152_volumes(resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
     t1 = np.asarray(load_mni152_template(resolution=resolution).get_fdata(), dtype=np.float32)
     mask = np.asarray(load_mni152_brain_mask(resolution=resolution).get_fdata(), dtype=np.float32)
     t1 = t1 / max(float(t1.max()), 1e-8)
-    return torch.from_numpy(np.ascontiguousarray(t1)), torch.from_numpy(np.ascontiguousarray(mask > 0.5).astype(np.float32))
+    mask = (mask > 0.5).astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(t1)), torch.from_numpy(np.ascontiguousarray(mask))
 
 
 def mni152_volume(resolution: int = 2) -> torch.Tensor:

@@ -11,7 +11,6 @@ window normalisation to ``[-1, 1]``) and :func:`resize_image` (pad to square, th
 
 from __future__ import annotations
 
-
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -266,7 +265,9 @@ class MedNISTFolder(Dataset):
                 files = files[:max_per_class]
             self.samples += [(f, self.class_to_idx[c]) for f in files]
         if not self.samples:
-            raise FileNotFoundError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {str(root)!r}")
+            raise FileNotFoundError(
+                f"no image files ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {str(root)!r}"
+            )
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -55,7 +55,9 @@ class MonaiUNetAdapter(nn.Module):
         if len(tuple(attention_levels)) != len(channels):
             raise ValueError(f"attention_levels needs one flag per entry of channels ({len(channels)})")
         if any(c % norm_num_groups for c in channels):
-            raise ValueError(f"every entry of channels {channels} must be divisible by norm_num_groups={norm_num_groups}")
+            raise ValueError(
+                f"every entry of channels {channels} must be divisible by norm_num_groups={norm_num_groups}"
+            )
         if isinstance(num_res_blocks, int):
             num_res_blocks = (num_res_blocks,) * len(channels)
         self.in_channels = in_channels
