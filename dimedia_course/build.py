@@ -39,10 +39,30 @@ def html_dir(builddir: Path | None = None, root: Path = ROOT) -> Path:
     return Path(builddir if builddir is not None else root).resolve() / "_build" / "html"
 
 
-def build_env() -> dict:
+def _kernel_profile(builddir: Path | None, root: Path = ROOT) -> Path:
+    """An IPython directory whose kernels start with the inline matplotlib backend.
+
+    ``MPLBACKEND=Agg`` (headless) is inherited by the notebook kernels, and ipykernel then keeps
+    Agg, which never displays figures: pages would silently lose them. A kernel config that
+    enables ``inline`` makes every figure of the demos and chapters appear in the HTML.
+    """
+    ipython_dir = html_dir(builddir, root).parent / ".ipython"
+    profile = ipython_dir / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        "# Written by dimedia_course.build: figures render inline even with MPLBACKEND=Agg.\n"
+        "c.IPKernelApp.matplotlib = 'inline'\n"
+        "c.InlineBackend.figure_formats = {'png'}\n"
+        "c.InlineBackend.rc = {'figure.dpi': 100}\n"
+    )
+    return ipython_dir
+
+
+def build_env(builddir: Path | None = None, root: Path = ROOT) -> dict:
     """Environment for the build: headless matplotlib, this interpreter's kernel, package importable."""
     env = dict(os.environ)
     env["MPLBACKEND"] = "Agg"
+    env["IPYTHONDIR"] = str(_kernel_profile(builddir, root))
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -71,7 +91,7 @@ def build_book(root: Path = ROOT, builddir: Path | None = None) -> int:
     if builddir is not None:
         cmd += ["--path-output", str(Path(builddir).resolve())]
     print("+", " ".join(cmd), flush=True)
-    return subprocess.call(cmd, cwd=root, env=build_env())
+    return subprocess.call(cmd, cwd=root, env=build_env(builddir, root))
 
 
 def build_slides(root: Path = ROOT, builddir: Path | None = None) -> int:
@@ -88,7 +108,7 @@ def build_slides(root: Path = ROOT, builddir: Path | None = None) -> int:
         "-d", str(doctrees), str(source), str(out),
     ]
     print("+", " ".join(cmd), flush=True)
-    return subprocess.call(cmd, cwd=root, env=build_env())
+    return subprocess.call(cmd, cwd=root, env=build_env(builddir, root))
 
 
 def _is_remote(script) -> bool:

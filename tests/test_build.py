@@ -14,9 +14,13 @@ def test_html_dir():
     assert build.html_dir() == build.ROOT / "_build" / "html"
 
 
-def test_build_env_is_headless_and_uses_this_interpreter():
-    env = build.build_env()
+def test_build_env_is_headless_and_uses_this_interpreter(tmp_path):
+    env = build.build_env(tmp_path)
     assert env["MPLBACKEND"] == "Agg"
+    # kernels still show figures: the IPython profile of the build enables the inline backend
+    config = Path(env["IPYTHONDIR"]) / "profile_default" / "ipython_kernel_config.py"
+    assert "c.IPKernelApp.matplotlib = 'inline'" in config.read_text()
+    assert Path(env["IPYTHONDIR"]).is_relative_to(tmp_path)
     assert env["PATH"].split(":")[0] == str(Path(build.sys.executable).parent)
     assert str(build.ROOT) in env["PYTHONPATH"]
 
