@@ -149,3 +149,32 @@ def test_release_fails_nbgrader_validator(path):
     nb = nbformat.read(str(path), as_version=4)
     n_tests = sum(1 for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
     assert len(results.get("failed", [])) == n_tests
+
+
+def test_reference_unavailable_blocks_every_alias_and_restores():
+    import torch
+
+    from dimedia_course import forward, inversion
+    from dimedia_course.forward import q_sample as alias
+    from dimedia_course.schedulers import DDIMScheduler
+
+    def student(x, _ref=forward.q_sample):  # a reference captured as a default argument
+        return _ref(x, torch.tensor([0]), torch.zeros_like(x), torch.ones(1))
+
+    x = torch.ones(1, 1, 2, 2)
+    assert torch.equal(student(x), x)
+    scheduler = DDIMScheduler(num_train_timesteps=10, clip_sample=False)
+    with grading.reference_unavailable(forward.q_sample, inversion.ddim_invert, DDIMScheduler):
+        for call in (lambda: student(x), lambda: alias(x, 0, x, torch.ones(1)),
+                     lambda: inversion.ddim_invert(None, scheduler, x),  # decorated (closure) function
+                     lambda: scheduler.set_timesteps(5)):  # inherited method of a blocked class
+            with pytest.raises(grading.ReferenceUnavailableError):
+                call()
+    assert torch.equal(student(x), x)  # restored
+    scheduler.set_timesteps(5)
+    with pytest.raises(RuntimeError), grading.reference_unavailable(alias):
+        raise RuntimeError("an error inside the block")
+    assert torch.equal(alias(x, 0, torch.zeros_like(x), torch.ones(1)), x)
+    with pytest.raises(TypeError):
+        with grading.reference_unavailable(len):
+            pass
