@@ -2,19 +2,11 @@
 
 import json
 
-import pytest
 import torch
 
 from dimedia_course.benchmarks.core import format_table, main
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models are fastest on one thread, and far faster when the CPU is shared (no OpenMP spin-waits)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_core_benchmark_quick(tmp_path, capsys):

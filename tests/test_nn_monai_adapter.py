@@ -6,13 +6,6 @@ import torch
 from dimedia_course.nn import MonaiUNetAdapter
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models are fastest on one thread, and far faster when the CPU is shared (no OpenMP spin-waits)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_unconditional_shape():

@@ -9,13 +9,6 @@ from dimedia_course import make_generator
 from dimedia_course.nn import SmallUNet, count_parameters, timestep_embedding
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models are fastest on one thread, and far faster when the CPU is shared (no OpenMP spin-waits)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_timestep_embedding_formula():

@@ -9,13 +9,6 @@ from dimedia_course.nn import SmallUNet
 from dimedia_course.training import load_checkpoint, save_checkpoint, train_diffusion
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models are fastest on one thread, and far faster when the CPU is shared (no OpenMP spin-waits)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 AC = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0)
