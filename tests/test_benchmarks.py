@@ -2,11 +2,7 @@
 
 import json
 
-import torch
-
 from dimedia_course.benchmarks.core import format_table, main
-
-
 
 
 def test_core_benchmark_quick(tmp_path, capsys):
