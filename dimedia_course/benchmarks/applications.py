@@ -242,6 +242,8 @@ def write_results(rows: list[dict], timings: dict, out_dir: Path, quick: bool) -
             writer.writerow({**r, "value": f"{r['value']:.4f}"})
     cfg = QUICK if quick else FULL
     lines = [
+        "# Measured results of the medical applications",
+        "",
         f"Results of `python -m dimedia_course.benchmarks.applications{' --quick' if quick else ''}` "
         f"(32 x 32 MNI152 slices, {cfg['n_train']} training slices, {cfg['n_test']} test slices; training steps "
         f"(batch {cfg['batch_size']}): healthy prior {cfg['train_steps']}, segmentation {cfg['seg_steps']}, "
