@@ -54,6 +54,7 @@ def ddim_invert(
     concat_condition: torch.Tensor | None = None,
     return_trajectory: bool = False,
     null_label: int | None = None,
+    stop_index: int = 0,
 ):
     """Map clean images ``x0`` to DDIM latents ``x_T`` (Song et al. 2021, eq. 12 with eta = 0,
     run backwards; Dhariwal & Nichol 2021, appendix F).
@@ -70,6 +71,12 @@ def ddim_invert(
         y, guidance_scale, null_label: labels and classifier-free guidance (see :func:`sample`).
         concat_condition: ``(B, Cc, H, W)`` image concatenated before every model call.
         return_trajectory: also return ``[x0, ..., x_T]`` (on the CPU).
+        stop_index: stop early, at the noise level of ``scheduler.timesteps[stop_index]`` (the inference
+            timesteps are descending, so ``0``, the default, inverts all the way to ``x_T`` and larger
+            values stop at less noise). Sampling from that level (e.g. the DDIM loop of the anomaly
+            application with ``start_index=stop_index``) decodes it back: partial inversion to an
+            intermediate level ``t_L`` as in Wolleb et al. 2022 (anomaly detection) and SDEdit-like
+            editing, with the deterministic DDIM ODE of Song et al. 2021, sec. 4.3.
     """
     _check_ddim(scheduler)
     if not torch.is_tensor(x0) or x0.ndim < 3:
@@ -80,6 +87,9 @@ def ddim_invert(
         y = _check_labels(y, x0)
     cond = _check_condition(concat_condition, x0)
     _set_timesteps(scheduler, num_inference_steps, x0.device)
+    timesteps = [int(v) for v in scheduler.timesteps]
+    if isinstance(stop_index, bool) or not isinstance(stop_index, int) or not 0 <= stop_index < len(timesteps):
+        raise ValueError(f"stop_index must be an int in [0, {len(timesteps) - 1}], got {stop_index!r}")
 
     model_was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
@@ -87,7 +97,7 @@ def ddim_invert(
     x = x0.clone()
     trajectory = [x.detach().cpu()] if return_trajectory else None
     try:
-        for t in reversed([int(v) for v in scheduler.timesteps]):
+        for t in reversed(timesteps[stop_index:]):  # ascending: clean image -> timesteps[stop_index]
             current = scheduler.previous_timestep(t)  # the level x is at now (-1: clean image)
             t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
             out = denoiser_output(model, x, t_batch, y, guidance_scale, null_label, cond)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import torch
 
-from dimedia_course.applications._diffusion import check_images, check_positive_int, ddim_loop, train_denoiser
+from dimedia_course.applications._diffusion import check_images, check_positive_int, ddim_loop, model_device
+from dimedia_course.training import train_diffusion
 
 __all__ = ["LatentDiffusion", "kl_divergence"]
 
@@ -156,12 +157,15 @@ class LatentDiffusion:
     # ---------------------------------------------------------------------------------- stage 2
     def fit_diffusion(self, images: torch.Tensor, *, steps: int = 300, batch_size: int = 32, lr: float = 2e-3,
                       generator: torch.Generator | None = None) -> list[float]:
-        """Train the latent denoiser on ``s * mu(x)`` (the scale factor is computed first if needed)."""
+        """Train the latent denoiser on ``s * mu(x)`` (the scale factor is computed first if needed) with
+        :func:`dimedia_course.training.train_diffusion` (cosine learning-rate decay); returns the losses."""
         if self.scale_factor is None:
             self.compute_scale_factor(images)
         latents = self.encode(images) * self.scale_factor
-        return train_denoiser(self.unet, latents, self.scheduler, steps=steps, batch_size=batch_size, lr=lr,
-                              generator=generator)
+        history = train_diffusion(self.unet, latents, self.scheduler, steps=steps, batch_size=batch_size, lr=lr,
+                                  lr_schedule="cosine", grad_clip=None, generator=generator,
+                                  device=model_device(self.unet), progress=False)
+        return history["loss"]
 
     @torch.no_grad()
     def sample(self, n: int, *, num_inference_steps: int = 50, generator: torch.Generator | None = None) -> torch.Tensor:

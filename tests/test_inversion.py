@@ -42,6 +42,29 @@ def test_exact_round_trip_when_eps_is_constant():
     torch.testing.assert_close(ddim_reconstruct(model, sched, x_T, num_inference_steps=7), x0, rtol=1e-4, atol=1e-4)
 
 
+def test_partial_inversion_stops_at_an_intermediate_level():
+    """stop_index=k ends at the level of timesteps[k]: a prefix of the full trajectory, and DDIM steps
+    from timesteps[k] decode it back (exact when the model output does not depend on x)."""
+    sched = DDIMScheduler(100, clip_sample=False)
+    eps = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(3))
+
+    def model(x, t, y=None):
+        return eps
+
+    x0 = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+    _, full = ddim_invert(model, sched, x0, num_inference_steps=7, return_trajectory=True)
+    x_L, part = ddim_invert(model, sched, x0, num_inference_steps=7, stop_index=3, return_trajectory=True)
+    assert len(part) == 7 - 3 + 1
+    torch.testing.assert_close(x_L, full[len(part) - 1])
+    x = x_L
+    for t in sched.timesteps[3:]:
+        x, _ = sched.step(model(x, t), int(t), x)
+    torch.testing.assert_close(x, x0, rtol=1e-4, atol=1e-4)
+    for bad in (-1, 7, 2.0, True):
+        with pytest.raises(ValueError, match="stop_index"):
+            ddim_invert(model, sched, x0, num_inference_steps=7, stop_index=bad)
+
+
 def test_conditional_inversion(tiny_cond_net):
     sched = DDIMScheduler(40, clip_sample=False)
     x0 = torch.randn(3, 1, 6, 6, generator=torch.Generator().manual_seed(0)).clamp(-1, 1) * 0.1

@@ -84,6 +84,16 @@ def test_ema_model():
     assert max(diff) > 0
 
 
+def test_cosine_lr_schedule_decays_to_five_percent():
+    model = tiny()
+    hist = train_diffusion(model, data(), AC, steps=4, lr=1e-3, lr_schedule="cosine", progress=False)
+    assert hist["optimizer"].param_groups[0]["lr"] == pytest.approx(5e-5)
+    hist = train_diffusion(tiny(), data(), AC, steps=4, lr=1e-3, progress=False)
+    assert hist["optimizer"].param_groups[0]["lr"] == pytest.approx(1e-3)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        train_diffusion(model, data(), AC, steps=1, lr_schedule="step", progress=False)
+
+
 def test_bad_arguments():
     model = tiny()
     with pytest.raises(ValueError, match="exactly one"):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
+from dimedia_course.losses import check_prediction_type, predict_epsilon, predict_x0
 
 
 def check_images(x, name: str, channels: int | None = None) -> torch.Tensor:
@@ -52,22 +52,10 @@ def check_scheduler(scheduler) -> None:
             raise TypeError(f"scheduler must be a DDPM/DDIM scheduler with .{attr}; got {type(scheduler).__name__}")
 
 
-def split_prediction(model_output, x_t, alpha_bar_t, prediction_type: str):
-    """Return ``(x0_hat, eps_hat)`` from a network output (Ho et al. 2020 eq. 15; Salimans & Ho 2022 v)."""
-    a = alpha_bar_t.sqrt()
-    s = (1 - alpha_bar_t).sqrt()
-    if prediction_type == "epsilon":
-        eps = model_output
-        x0 = (x_t - s * eps) / a
-    elif prediction_type == "sample":
-        x0 = model_output
-        eps = (x_t - a * x0) / s
-    elif prediction_type == "v_prediction":
-        x0 = a * x_t - s * model_output
-        eps = s * x_t + a * model_output
-    else:
-        raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
-    return x0, eps
+def model_device(model) -> torch.device:
+    """The device of ``model``'s parameters (CPU for a parameter-free callable)."""
+    params = list(model.parameters()) if hasattr(model, "parameters") else []
+    return params[0].device if params else torch.device("cpu")
 
 
 def inference_timesteps(scheduler, num_inference_steps: int, device) -> torch.Tensor:
@@ -107,7 +95,7 @@ def ddim_loop(
     """
     check_scheduler(scheduler)
     model_kwargs = dict(model_kwargs or {})
-    prediction_type = getattr(scheduler, "prediction_type", "epsilon")
+    prediction_type = check_prediction_type(getattr(scheduler, "prediction_type", "epsilon"))
     device = x_T.device
     timesteps = inference_timesteps(scheduler, num_inference_steps, device)
     alphas_cumprod = torch.as_tensor(scheduler.alphas_cumprod, device=device, dtype=x_T.dtype)
@@ -123,7 +111,9 @@ def ddim_loop(
         with torch.set_grad_enabled(use_grad):
             net_in = x_in if concat_condition is None else torch.cat([x_in, concat_condition], dim=1)
             out = model(net_in, t_batch, **model_kwargs)
-            x0, eps = split_prediction(out, x_in, ab_t, prediction_type)
+            # x0_hat and eps_hat from the network output (Ho et al. 2020, eq. 15; Salimans & Ho 2022)
+            x0 = predict_x0(out, x_in, t_batch, alphas_cumprod, prediction_type)
+            eps = predict_epsilon(out, x_in, t_batch, alphas_cumprod, prediction_type)
             if clip:
                 x0 = x0.clamp(-1, 1)
             grad = None
@@ -156,79 +146,20 @@ def ddim_invert_partial(
     model_kwargs: dict | None = None,
 ) -> torch.Tensor:
     """Deterministic DDIM inversion (Song et al. 2021, Sec. 4.3; Wolleb et al. 2022) of ``x0`` up to the
-    noise level of ``timesteps[start_index]``: the reverse of :func:`ddim_loop` started there."""
+    noise level of ``timesteps[start_index]``, so that :func:`ddim_loop` started there (``start_index``)
+    decodes it back. A thin wrapper around :func:`dimedia_course.inversion.ddim_invert` with
+    ``stop_index=start_index``; ``model_kwargs`` may hold ``y`` (class labels). Like :func:`ddim_loop`
+    with ``clip=False`` the predicted ``x0`` is not clipped (clipping breaks invertibility)."""
+    import copy
+
+    from dimedia_course.inversion import ddim_invert
+
     check_scheduler(scheduler)
+    if getattr(scheduler, "clip_sample", False):
+        scheduler = copy.copy(scheduler)  # a copy without clipping; the caller's scheduler is unchanged
+        scheduler.clip_sample = False
     model_kwargs = dict(model_kwargs or {})
-    prediction_type = getattr(scheduler, "prediction_type", "epsilon")
-    device = x0.device
-    timesteps = inference_timesteps(scheduler, num_inference_steps, device)
-    alphas_cumprod = torch.as_tensor(scheduler.alphas_cumprod, device=device, dtype=x0.dtype)
-    x = x0
-    with torch.no_grad():
-        # walk upwards: (from, to) = (none, t_last), (t_last, t_last-1), ... up to timesteps[start_index]
-        for i in range(len(timesteps) - 1, start_index - 1, -1):
-            t_next = int(timesteps[i])
-            t_cur = int(timesteps[i + 1]) if i + 1 < len(timesteps) else -1
-            ab_cur = alphas_cumprod[t_cur] if t_cur >= 0 else torch.ones((), device=device, dtype=x.dtype)
-            ab_next = alphas_cumprod[t_next]
-            t_eval = max(t_cur, 0)
-            out = model(x, torch.full((x.shape[0],), t_eval, device=device, dtype=torch.long), **model_kwargs)
-            x0_hat, eps = split_prediction(out, x, ab_cur if t_cur >= 0 else alphas_cumprod[0], prediction_type)
-            if t_cur < 0:
-                x0_hat = x
-            x = ab_next.sqrt() * x0_hat + (1 - ab_next).sqrt() * eps
-    return x
-
-
-def train_denoiser(
-    model: torch.nn.Module,
-    images: torch.Tensor,
-    scheduler,
-    *,
-    steps: int,
-    batch_size: int = 32,
-    lr: float = 2e-3,
-    labels: torch.Tensor | None = None,
-    p_uncond: float = 0.0,
-    null_label: int | None = None,
-    condition: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
-) -> list[float]:
-    """Minimal training loop for the applications: Adam on ``L_simple`` (Ho et al. 2020, eq. 14) from
-    :func:`dimedia_course.losses.diffusion_loss`, with label dropout ``p_uncond`` for classifier-free
-    guidance (Ho & Salimans 2022, Alg. 1) and an optional image ``condition`` concatenated to ``x_t``
-    (Wolleb et al. 2021). Returns the loss history. A cosine learning-rate decay helps short runs."""
-    from dimedia_course.losses import diffusion_loss
-
-    check_images(images, "images")
-    check_positive_int(steps, "steps")
-    check_positive_int(batch_size, "batch_size")
-    n = images.shape[0]
-    for name, extra in (("labels", labels), ("condition", condition)):
-        if extra is not None and extra.shape[0] != n:
-            raise ValueError(f"{name} must have {n} entries (one per image), got {extra.shape[0]}")
-    if p_uncond > 0 and null_label is None:
-        raise ValueError("null_label is required when p_uncond > 0")
-    device = next(model.parameters()).device
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
-    prediction_type = getattr(scheduler, "prediction_type", "epsilon")
-    history = []
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(0, n, (min(batch_size, n),), generator=generator)
-        x0 = images[idx].to(device)
-        y = None if labels is None else labels[idx].to(device)
-        if y is not None and p_uncond > 0:
-            drop = torch.rand(y.shape, generator=generator) < p_uncond
-            y = torch.where(drop.to(device), torch.full_like(y, null_label), y)
-        cond = None if condition is None else condition[idx].to(device)
-        loss = diffusion_loss(model, x0, scheduler.alphas_cumprod, prediction_type, y=y,
-                              generator=generator, concat_condition=cond)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        history.append(loss.item())
-    model.eval()
-    return history
+    y = model_kwargs.pop("y", None)
+    if model_kwargs:
+        raise ValueError(f"model_kwargs may only hold 'y', got {sorted(model_kwargs)}")
+    return ddim_invert(model, scheduler, x0, num_inference_steps=num_inference_steps, y=y, stop_index=start_index)
