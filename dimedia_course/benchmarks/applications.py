@@ -11,7 +11,8 @@ book) to ``--out-dir``. Tasks and what is compared:
 - anomaly detection (Wolleb et al. 2022; Pinaya et al. 2022): pixel AUROC and Dice, partial noising vs
   DDIM inversion, model trained on healthy slices only;
 - lesion segmentation (Wolleb et al. 2021): Dice of the ensemble mean and of single samples, variance
-  on errors vs on correct pixels;
+  on errors vs on correct pixels (its own, larger lesions of radius 3-6 px; the mask model predicts
+  the clean mask, ``prediction_type="sample"``);
 - MRI 4x Cartesian undersampling: zero-filled vs diffusion with data consistency / DPS (PSNR, SSIM);
 - sparse-view CT: FBP vs diffusion with CG data consistency (PSNR, SSIM);
 - class-conditional synthesis (healthy / lesion) with classifier-free guidance: MMD to real images and
