@@ -28,15 +28,20 @@ def test_round_trip_error_shrinks_with_steps(gaussian_eps_model, spacing):
     assert abs(x_T.mean().item()) < 0.2 and 0.8 < x_T.std().item() < 1.2
 
 
-def test_exact_round_trip_when_eps_is_constant():
-    """If the model output does not depend on x, inversion is exact for any number of steps."""
+def _constant_eps_setup():
+    """A scheduler without clipping, a model whose output ignores x, and clean images."""
     sched = DDIMScheduler(100, clip_sample=False)
     eps = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(3))
 
     def model(x, t, y=None):
         return eps
 
-    x0 = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+    return sched, model, torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+
+
+def test_exact_round_trip_when_eps_is_constant():
+    """If the model output does not depend on x, inversion is exact for any number of steps."""
+    sched, model, x0 = _constant_eps_setup()
     x_T, traj = ddim_invert(model, sched, x0, num_inference_steps=7, return_trajectory=True)
     assert len(traj) == 8 and torch.equal(traj[0], x0) and torch.equal(traj[-1], x_T)
     torch.testing.assert_close(ddim_reconstruct(model, sched, x_T, num_inference_steps=7), x0, rtol=1e-4, atol=1e-4)
@@ -45,13 +50,7 @@ def test_exact_round_trip_when_eps_is_constant():
 def test_partial_inversion_stops_at_an_intermediate_level():
     """stop_index=k ends at the level of timesteps[k]: a prefix of the full trajectory, and DDIM steps
     from timesteps[k] decode it back (exact when the model output does not depend on x)."""
-    sched = DDIMScheduler(100, clip_sample=False)
-    eps = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(3))
-
-    def model(x, t, y=None):
-        return eps
-
-    x0 = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+    sched, model, x0 = _constant_eps_setup()
     _, full = ddim_invert(model, sched, x0, num_inference_steps=7, return_trajectory=True)
     x_L, part = ddim_invert(model, sched, x0, num_inference_steps=7, stop_index=3, return_trajectory=True)
     assert len(part) == 7 - 3 + 1
