@@ -55,6 +55,7 @@ def ddim_invert(
     return_trajectory: bool = False,
     null_label: int | None = None,
     stop_index: int = 0,
+    model_timestep: str = "next",
 ):
     """Map clean images ``x0`` to DDIM latents ``x_T`` (Song et al. 2021, eq. 12 with eta = 0,
     run backwards; Dhariwal & Nichol 2021, appendix F).
@@ -77,6 +78,12 @@ def ddim_invert(
             application with ``start_index=stop_index``) decodes it back: partial inversion to an
             intermediate level ``t_L`` as in Wolleb et al. 2022 (anomaly detection) and SDEdit-like
             editing, with the deterministic DDIM ODE of Song et al. 2021, sec. 4.3.
+        model_timestep: where the network is evaluated for the step ``current -> t``: ``"next"``
+            (default) at ``t``, mirroring :meth:`DDIMScheduler.step` (as e.g. in null-text inversion);
+            ``"current"`` at the level ``x`` is at (``max(current, 0)``), the explicit Euler step of the
+            ODE, ``eps(x_t, t)`` in Song et al. 2021, eq. 13 and Dhariwal & Nichol 2021, appendix F. With
+            few, large steps and a small model "current" is usually more accurate, because the network
+            then sees ``x`` at the noise level it was trained for.
     """
     _check_ddim(scheduler)
     if not torch.is_tensor(x0) or x0.ndim < 3:
@@ -88,6 +95,8 @@ def ddim_invert(
     cond = _check_condition(concat_condition, x0)
     _set_timesteps(scheduler, num_inference_steps, x0.device)
     timesteps = [int(v) for v in scheduler.timesteps]
+    if model_timestep not in ("next", "current"):
+        raise ValueError(f"model_timestep must be 'next' or 'current', got {model_timestep!r}")
     if isinstance(stop_index, bool) or not isinstance(stop_index, int) or not 0 <= stop_index < len(timesteps):
         raise ValueError(f"stop_index must be an int in [0, {len(timesteps) - 1}], got {stop_index!r}")
 
@@ -99,7 +108,8 @@ def ddim_invert(
     try:
         for t in reversed(timesteps[stop_index:]):  # ascending: clean image -> timesteps[stop_index]
             current = scheduler.previous_timestep(t)  # the level x is at now (-1: clean image)
-            t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+            t_model = t if model_timestep == "next" else max(current, 0)
+            t_batch = torch.full((x.shape[0],), t_model, dtype=torch.long, device=x.device)
             out = denoiser_output(model, x, t_batch, y, guidance_scale, null_label, cond)
             x, _ = scheduler.reversed_step(out, current, x, next_timestep=t)
             if trajectory is not None:

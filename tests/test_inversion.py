@@ -64,6 +64,24 @@ def test_partial_inversion_stops_at_an_intermediate_level():
             ddim_invert(model, sched, x0, num_inference_steps=7, stop_index=bad)
 
 
+@pytest.mark.parametrize("model_timestep", ["next", "current"])
+def test_model_timestep_choice(model_timestep):
+    """'next' evaluates the network at the target level t, 'current' at the level x is at."""
+    sched, model, x0 = _constant_eps_setup()
+    seen = []
+
+    def recording(x, t, y=None):
+        seen.append(int(t[0]))
+        return model(x, t)
+
+    ddim_invert(recording, sched, x0, num_inference_steps=5, stop_index=2, model_timestep=model_timestep)
+    ascending = [int(t) for t in reversed(sched.timesteps[2:])]
+    levels = [max(sched.previous_timestep(t), 0) for t in ascending]  # where x is before each step
+    assert seen == (ascending if model_timestep == "next" else levels)
+    with pytest.raises(ValueError, match="model_timestep"):
+        ddim_invert(model, sched, x0, num_inference_steps=5, model_timestep="previous")
+
+
 def test_conditional_inversion(tiny_cond_net):
     sched = DDIMScheduler(40, clip_sample=False)
     x0 = torch.randn(3, 1, 6, 6, generator=torch.Generator().manual_seed(0)).clamp(-1, 1) * 0.1

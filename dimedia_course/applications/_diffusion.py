@@ -148,7 +148,8 @@ def ddim_invert_partial(
     """Deterministic DDIM inversion (Song et al. 2021, Sec. 4.3; Wolleb et al. 2022) of ``x0`` up to the
     noise level of ``timesteps[start_index]``, so that :func:`ddim_loop` started there (``start_index``)
     decodes it back. A thin wrapper around :func:`dimedia_course.inversion.ddim_invert` with
-    ``stop_index=start_index``; ``model_kwargs`` may hold ``y`` (class labels). Like :func:`ddim_loop`
+    ``stop_index=start_index`` and ``model_timestep="current"`` (the network sees each image at its own
+    noise level, Song et al. 2021, eq. 13); ``model_kwargs`` may hold ``y`` (class labels). Like :func:`ddim_loop`
     with ``clip=False`` the predicted ``x0`` is not clipped (clipping breaks invertibility)."""
     import copy
 
@@ -162,4 +163,5 @@ def ddim_invert_partial(
     y = model_kwargs.pop("y", None)
     if model_kwargs:
         raise ValueError(f"model_kwargs may only hold 'y', got {sorted(model_kwargs)}")
-    return ddim_invert(model, scheduler, x0, num_inference_steps=num_inference_steps, y=y, stop_index=start_index)
+    return ddim_invert(model, scheduler, x0, num_inference_steps=num_inference_steps, y=y, stop_index=start_index,
+                       model_timestep="current")
