@@ -33,6 +33,7 @@ from dimedia_course.applications._diffusion import (
     ddim_loop,
     inference_timesteps,
 )
+from dimedia_course.forward import q_sample
 from dimedia_course.metrics import auroc, dice
 
 __all__ = ["brain_mask", "gaussian_smooth", "healthy_reconstruction", "anomaly_map", "evaluate_anomaly_maps"]
@@ -91,9 +92,8 @@ def healthy_reconstruction(
     timesteps = inference_timesteps(scheduler, num_inference_steps, images.device)
     t_L = int(timesteps[start])
     if method == "partial_noise":
-        ab = torch.as_tensor(scheduler.alphas_cumprod, device=images.device, dtype=images.dtype)[t_L]
         noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
-        x_L = ab.sqrt() * images + (1 - ab).sqrt() * noise  # Ho et al. 2020, eq. 4
+        x_L = q_sample(images, t_L, noise, scheduler.alphas_cumprod)  # Ho et al. 2020, eq. 4
     elif method == "ddim":
         x_L = ddim_invert_partial(model, scheduler, images, num_inference_steps=num_inference_steps,
                                   start_index=start)
