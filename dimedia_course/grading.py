@@ -169,6 +169,9 @@ def _run_nbgrader(args, settings, *, cwd, timeout=None) -> _Run:
     env = dict(os.environ)
     env.setdefault("MPLBACKEND", "Agg")
     env["PYTHONWARNINGS"] = "ignore"
+    # nbgrader calls helper programs (alembic, jupyter) by name: find them beside this interpreter
+    # even when the environment was not activated.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     cmd = [sys.executable, "-m", "nbgrader", *args, *settings]
     start = time.monotonic()
     proc = subprocess.Popen(
