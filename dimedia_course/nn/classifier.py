@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dimedia_course.nn._inputs import batch_timesteps
 from dimedia_course.nn.embeddings import TimestepEmbedding
 from dimedia_course.nn.unet import ResidualBlock, SelfAttention, _groups
 
@@ -72,12 +73,7 @@ class NoisyClassifier(nn.Module):
             raise ValueError(
                 f"x must have shape (B, {self.in_channels}, H, W), got {tuple(getattr(x, 'shape', ()))}"
             )
-        b = x.shape[0]
-        t = torch.as_tensor(t, device=x.device)
-        if t.ndim == 0 or t.numel() == 1:
-            t = t.reshape(1).expand(b)
-        if t.shape != (b,):
-            raise ValueError(f"t must have shape (B,) = ({b},), got {tuple(t.shape)}")
+        t = batch_timesteps(t, x.shape[0], x.device)
         emb = self.time_embedding(t)
         h = self.conv_in(x)
         for block, down in zip(self.blocks, self.downsamples):

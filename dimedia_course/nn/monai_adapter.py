@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from dimedia_course.nn._inputs import batch_labels, batch_timesteps, check_image_batch
+
 
 class MonaiUNetAdapter(nn.Module):
     """Wrap :class:`monai.networks.nets.DiffusionModelUNet` (2D) as ``model(x, t, y=None)``.
@@ -78,31 +80,15 @@ class MonaiUNetAdapter(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if not torch.is_tensor(x) or x.ndim != 4:
-            raise ValueError(f"x must be a tensor of shape (B, C, H, W), got {getattr(x, 'shape', type(x))}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"x has {x.shape[1]} channels but the model expects in_channels={self.in_channels}")
+        check_image_batch(x, self.in_channels)
         f = self.downsample_factor
         if x.shape[-2] % f or x.shape[-1] % f:
             raise ValueError(f"image size {tuple(x.shape[-2:])} must be divisible by {f}")
         b = x.shape[0]
-        t = torch.as_tensor(t, device=x.device)
-        if t.ndim == 0 or t.numel() == 1:
-            t = t.reshape(1).expand(b)
-        if t.shape != (b,):
-            raise ValueError(f"t must have shape (B,) = ({b},), got {tuple(t.shape)}")
+        t = batch_timesteps(t, b, x.device)
         class_labels = None
         if self.num_classes is not None:
-            if y is None:
-                y = torch.full((b,), self.num_classes, dtype=torch.long, device=x.device)
-            y = torch.as_tensor(y, device=x.device).long()
-            if y.ndim == 0 or y.numel() == 1:
-                y = y.reshape(1).expand(b)
-            if y.shape != (b,):
-                raise ValueError(f"y must have shape (B,) = ({b},), got {tuple(y.shape)}")
-            if y.min() < 0 or y.max() > self.num_classes:
-                raise ValueError(f"labels y must be in [0, {self.num_classes}] ({self.num_classes} = null label)")
-            class_labels = y
+            class_labels = batch_labels(self.num_classes if y is None else y, b, self.num_classes, x.device)
         elif y is not None:
             raise ValueError("y was given but this MonaiUNetAdapter is unconditional (num_classes=None)")
         return self.unet(x, timesteps=t.long(), class_labels=class_labels)

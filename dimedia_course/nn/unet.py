@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dimedia_course.nn._inputs import batch_labels, batch_timesteps, check_image_batch
 from dimedia_course.nn.embeddings import TimestepEmbedding
 
 
@@ -183,10 +184,7 @@ class SmallUNet(nn.Module):
 
     # ------------------------------------------------------------------ helpers
     def _check_inputs(self, x: torch.Tensor, t, y):
-        if not torch.is_tensor(x) or x.ndim != 4:
-            raise ValueError(f"x must be a tensor of shape (B, C, H, W), got {getattr(x, 'shape', type(x))}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"x has {x.shape[1]} channels but the model expects in_channels={self.in_channels}")
+        check_image_batch(x, self.in_channels)
         h, w = x.shape[-2:]
         f = self.downsample_factor
         if h % f or w % f:
@@ -194,25 +192,11 @@ class SmallUNet(nn.Module):
                 f"image size {h}x{w} must be divisible by 2**(len(channel_mults)-1) = {f}; pad or resize x"
             )
         b = x.shape[0]
-        if not torch.is_tensor(t):
-            t = torch.tensor(t, device=x.device)
-        t = t.to(x.device)
-        if t.ndim == 0 or t.numel() == 1:
-            t = t.reshape(1).expand(b)
-        if t.shape != (b,):
-            raise ValueError(f"t must have shape (B,) = ({b},), got {tuple(t.shape)}")
+        t = batch_timesteps(t, b, x.device)
         if y is not None:
             if self.num_classes is None:
                 raise ValueError("y was given but this SmallUNet is unconditional (num_classes=None)")
-            if not torch.is_tensor(y):
-                y = torch.as_tensor(y, device=x.device)
-            y = y.to(x.device).long()
-            if y.ndim == 0 or y.numel() == 1:
-                y = y.reshape(1).expand(b)
-            if y.shape != (b,):
-                raise ValueError(f"y must have shape (B,) = ({b},), got {tuple(y.shape)}")
-            if y.min() < 0 or y.max() > self.num_classes:
-                raise ValueError(f"labels y must be in [0, {self.num_classes}] ({self.num_classes} = null label)")
+            y = batch_labels(y, b, self.num_classes, x.device)
         return t, y
 
     def embed(self, t: torch.Tensor, y: torch.Tensor | None, batch: int) -> torch.Tensor:
