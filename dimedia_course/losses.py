@@ -63,15 +63,20 @@ def training_target(x0: torch.Tensor, noise: torch.Tensor, t, alphas_cumprod, pr
     return get_velocity(x0, noise, t, alphas_cumprod)
 
 
-def predict_x0(model_output: torch.Tensor, x_t: torch.Tensor, t, alphas_cumprod, prediction_type: str):
-    """Estimate of ``x_0`` from a network output (Ho et al. 2020, eq. 15 for epsilon;
-    Salimans & Ho 2022, eq. for ``x = alpha z - sigma v`` for velocity)."""
+def _output_coefficients(model_output, x_t, t, alphas_cumprod, prediction_type):
+    """Check a network output against ``x_t`` and return ``(sqrt(alphabar_t), sqrt(1 - alphabar_t))``."""
     check_prediction_type(prediction_type)
     if model_output.shape != x_t.shape:
         raise ValueError(
             f"model_output shape {tuple(model_output.shape)} does not match x_t shape {tuple(x_t.shape)}"
         )
-    a, s = _coefficients(t, x_t, alphas_cumprod)
+    return _coefficients(t, x_t, alphas_cumprod)
+
+
+def predict_x0(model_output: torch.Tensor, x_t: torch.Tensor, t, alphas_cumprod, prediction_type: str):
+    """Estimate of ``x_0`` from a network output (Ho et al. 2020, eq. 15 for epsilon;
+    Salimans & Ho 2022, eq. for ``x = alpha z - sigma v`` for velocity)."""
+    a, s = _output_coefficients(model_output, x_t, t, alphas_cumprod, prediction_type)
     if prediction_type == "epsilon":
         return (x_t - s * model_output) / a
     if prediction_type == "sample":
@@ -81,12 +86,7 @@ def predict_x0(model_output: torch.Tensor, x_t: torch.Tensor, t, alphas_cumprod,
 
 def predict_epsilon(model_output: torch.Tensor, x_t: torch.Tensor, t, alphas_cumprod, prediction_type: str):
     """Estimate of the noise ``eps`` from a network output (inverse of Ho et al. 2020, eq. 4)."""
-    check_prediction_type(prediction_type)
-    if model_output.shape != x_t.shape:
-        raise ValueError(
-            f"model_output shape {tuple(model_output.shape)} does not match x_t shape {tuple(x_t.shape)}"
-        )
-    a, s = _coefficients(t, x_t, alphas_cumprod)
+    a, s = _output_coefficients(model_output, x_t, t, alphas_cumprod, prediction_type)
     if prediction_type == "epsilon":
         return model_output
     if prediction_type == "sample":

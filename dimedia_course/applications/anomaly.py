@@ -33,6 +33,7 @@ from dimedia_course.applications._diffusion import (
     ddim_loop,
     inference_timesteps,
 )
+from dimedia_course.data.brain import brain_mask as threshold_mask
 from dimedia_course.forward import q_sample
 from dimedia_course.metrics import auroc, dice
 
@@ -43,7 +44,7 @@ def brain_mask(images: torch.Tensor, threshold: float = -0.9) -> torch.Tensor:
     """Foreground mask ``images > threshold`` (background is -1 in the course's ``[-1, 1]`` scaling),
     with holes closed by a 3 x 3 max-pool/min-pool (morphological closing)."""
     check_images(images, "images")
-    fg = (images > threshold).float()
+    fg = threshold_mask(images, threshold)
     closed = -F.max_pool2d(-F.max_pool2d(fg, 3, 1, 1), 3, 1, 1)
     return closed
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dimedia_course.forward import _alphas_cumprod_of
 from dimedia_course.nn._inputs import batch_timesteps
 from dimedia_course.nn.embeddings import TimestepEmbedding
 from dimedia_course.nn.unet import ResidualBlock, SelfAttention, _groups
@@ -83,14 +84,6 @@ class NoisyClassifier(nn.Module):
         return self.head(h)
 
 
-def _alphas_cumprod_of(alphas_cumprod_or_scheduler) -> torch.Tensor:
-    """Accept a tensor of cumulative alphas or any object with an ``alphas_cumprod`` attribute."""
-    ac = getattr(alphas_cumprod_or_scheduler, "alphas_cumprod", alphas_cumprod_or_scheduler)
-    if not torch.is_tensor(ac) or ac.ndim != 1:
-        raise TypeError("alphas_cumprod must be a 1D tensor or a scheduler/schedule with .alphas_cumprod")
-    return ac.float()
-
-
 def train_noisy_classifier(
     classifier: nn.Module,
     images: torch.Tensor,
@@ -133,7 +126,7 @@ def train_noisy_classifier(
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    ac = _alphas_cumprod_of(alphas_cumprod)
+    ac = _alphas_cumprod_of(alphas_cumprod).float()
     T = int(ac.shape[0]) if max_timestep is None else int(max_timestep)
     if not 1 <= T <= ac.shape[0]:
         raise ValueError(f"max_timestep must be in [1, {ac.shape[0]}], got {max_timestep!r}")
