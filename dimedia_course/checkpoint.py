@@ -74,8 +74,11 @@ def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") ->
         own = model.state_dict()
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
-        mismatched = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-                      for k in own if k in state and state[k].shape != own[k].shape]
+        mismatched = [
+            f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+            for k in own
+            if k in state and state[k].shape != own[k].shape
+        ]
         if missing or unexpected or mismatched:
             lines = []
             if missing:

@@ -21,7 +21,7 @@ def _alphas_cumprod_of(obj) -> torch.Tensor:
         obj = obj.alphas_cumprod
     if not torch.is_tensor(obj):
         raise TypeError(
-            "alphas_cumprod must be a 1-D tensor, a NoiseSchedule or a scheduler, got " f"{type(obj).__name__}"
+            f"alphas_cumprod must be a 1-D tensor, a NoiseSchedule or a scheduler, got {type(obj).__name__}"
         )
     if obj.ndim != 1:
         raise ValueError(f"alphas_cumprod must be 1-D, got shape {tuple(obj.shape)}")

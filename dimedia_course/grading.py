@@ -175,7 +175,12 @@ def _run_nbgrader(args, settings, *, cwd, timeout=None) -> _Run:
     cmd = [sys.executable, "-m", "nbgrader", *args, *settings]
     start = time.monotonic()
     proc = subprocess.Popen(
-        cmd, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        cmd,
+        cwd=str(cwd),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
         start_new_session=True,
     )
     try:
@@ -391,13 +396,18 @@ def _precheck(sub_dir: Path, src_dir: Path, rel_dir: Path, notes: list) -> None:
                 submitted.setdefault(gid, cell)
         for gid, cell in released.items():
             meta = cell.metadata.nbgrader
-            kind = "test cell" if meta.get("grade") and not meta.get("solution") else (
-                "answer cell" if meta.get("solution") else "read-only cell")
+            kind = (
+                "test cell"
+                if meta.get("grade") and not meta.get("solution")
+                else ("answer cell" if meta.get("solution") else "read-only cell")
+            )
             if gid not in submitted:
                 what = "restored from the instructor copy" if kind != "answer cell" else "no answer"
                 notes.append(f"{name}: {kind} {gid!r} was deleted; {what}")
             elif kind != "answer cell" and submitted[gid].source.strip() not in (
-                    cell.source.strip(), instructor.get(gid)):
+                cell.source.strip(),
+                instructor.get(gid),
+            ):
                 notes.append(f"{name}: {kind} {gid!r} was edited; restored from the instructor copy")
 
 
@@ -415,8 +425,10 @@ def _cell_problems(autograded_nb: Path) -> list[str]:
                 evalue = str(out.get("evalue", "")).strip().splitlines()
                 if out.get("ename") == "CellTimeoutError":
                     evalue = ["did not finish within the per-cell time limit (endless loop?)"]
-                notes.append(f"{autograded_nb.name}: cell {gid!r} raised {out.get('ename')}"
-                             + (f": {evalue[0][:200]}" if evalue else ""))
+                notes.append(
+                    f"{autograded_nb.name}: cell {gid!r} raised {out.get('ename')}"
+                    + (f": {evalue[0][:200]}" if evalue else "")
+                )
             elif out.get("output_type") == "stream" and out.get("name") == "stderr":
                 notes.append(f"{autograded_nb.name}: cell {gid!r} wrote to stderr (counts as a failed test)")
         text = "".join(str(o.get("text", "")) for o in cell.get("outputs", []) if o.get("output_type") == "stream")
@@ -440,8 +452,9 @@ def _scores(db_url: str, assignment: str, student: str):
         return float(sub.score), float(sub.max_score), cells
 
 
-def autograde(submissions, *, root=COURSE_ROOT, assignments=None, timeout=60, time_limit=None,
-              db_url=None, verbose=True) -> list[GradingResult]:
+def autograde(
+    submissions, *, root=COURSE_ROOT, assignments=None, timeout=60, time_limit=None, db_url=None, verbose=True
+) -> list[GradingResult]:
     """Grade ``submissions/<student>/<assignment>/<notebook>.ipynb`` (any subset of students/assignments).
 
     Each (student, assignment) is copied into ``submitted/``, checked and repaired (renamed notebook,
@@ -473,13 +486,26 @@ def autograde(submissions, *, root=COURSE_ROOT, assignments=None, timeout=60, ti
                     if verbose:
                         print(f"skip {student}/{assignment}: not an assignment being graded")
                     continue
-                results.append(_grade_one(root, settings, db_url, student, assignment, assignment_dir,
-                                          rel_root / assignment, timeout, time_limit, verbose))
+                results.append(
+                    _grade_one(
+                        root,
+                        settings,
+                        db_url,
+                        student,
+                        assignment,
+                        assignment_dir,
+                        rel_root / assignment,
+                        timeout,
+                        time_limit,
+                        verbose,
+                    )
+                )
     return results
 
 
-def _grade_one(root, settings, db_url, student, assignment, assignment_dir, rel_dir, timeout, time_limit,
-               verbose) -> GradingResult:
+def _grade_one(
+    root, settings, db_url, student, assignment, assignment_dir, rel_dir, timeout, time_limit, verbose
+) -> GradingResult:
     result = GradingResult(student, assignment)
     dest = root / "submitted" / student / assignment
     if dest.exists():
@@ -492,8 +518,7 @@ def _grade_one(root, settings, db_url, student, assignment, assignment_dir, rel_
         result.notes.append(f"could not check the submission: {type(err).__name__}: {err}")
     n_cells = sum(len(_cells(p)) for p in src_dir.glob("*.ipynb"))
     limit = time_limit or min(1800, 5 * timeout * max(n_cells, 1))
-    run = _run_nbgrader(["autograde", assignment, f"--student={student}", "--force"], settings,
-                        cwd=root, timeout=limit)
+    run = _run_nbgrader(["autograde", assignment, f"--student={student}", "--force"], settings, cwd=root, timeout=limit)
     result.seconds = run.seconds
     if run.timed_out:
         result.notes.append(f"grading stopped after {limit} s (time limit); unfinished parts score zero")
@@ -527,8 +552,10 @@ def _grade_one(root, settings, db_url, student, assignment, assignment_dir, rel_
     result.log_path = log_path
     if verbose:
         status = "ok" if result.ok else "FAILED"
-        print(f"{student:>20} {assignment:<28} {result.score:6g} / {result.max_score:<6g} {status:6} "
-              f"{result.seconds:5.1f} s  {'; '.join(result.notes)[:300]}")
+        print(
+            f"{student:>20} {assignment:<28} {result.score:6g} / {result.max_score:<6g} {status:6} "
+            f"{result.seconds:5.1f} s  {'; '.join(result.notes)[:300]}"
+        )
     return result
 
 
@@ -635,8 +662,14 @@ def main(argv=None) -> int:
             return 1
         print(f"{RELEASE_DIR}/ is up to date with {SOURCE_DIR}/")
     elif args.command == "autograde":
-        results = autograde(args.submissions, root=root, assignments=args.assignments, timeout=args.timeout,
-                            time_limit=args.time_limit, db_url=args.db)
+        results = autograde(
+            args.submissions,
+            root=root,
+            assignments=args.assignments,
+            timeout=args.timeout,
+            time_limit=args.time_limit,
+            db_url=args.db,
+        )
         print(f"graded {len(results)} submission(s); logs in {root / 'autograded'}/<student>/<assignment>.log")
         return 0 if all(r.ok for r in results) else 2
     elif args.command == "export":

@@ -89,8 +89,13 @@ class LatentDiffusion:
         if unet is None:
             from dimedia_course.nn import SmallUNet
 
-            unet = SmallUNet(in_channels=latent_channels, out_channels=latent_channels, base_channels=32,
-                             channel_mults=(1, 2), attention_levels=(False, False))
+            unet = SmallUNet(
+                in_channels=latent_channels,
+                out_channels=latent_channels,
+                base_channels=32,
+                channel_mults=(1, 2),
+                attention_levels=(False, False),
+            )
         self.unet = unet.to(self.device)
         if scheduler is None:
             from dimedia_course.schedulers import DDIMScheduler
@@ -106,8 +111,15 @@ class LatentDiffusion:
             raise ValueError(f"images must be {self.image_size} x {self.image_size}, got {tuple(images.shape[-2:])}")
         return images.to(self.device)
 
-    def fit_autoencoder(self, images: torch.Tensor, *, steps: int = 300, batch_size: int = 32, lr: float = 2e-3,
-                        generator: torch.Generator | None = None) -> list[float]:
+    def fit_autoencoder(
+        self,
+        images: torch.Tensor,
+        *,
+        steps: int = 300,
+        batch_size: int = 32,
+        lr: float = 2e-3,
+        generator: torch.Generator | None = None,
+    ) -> list[float]:
         """Train the autoencoder on L1 reconstruction + ``kl_weight`` KL; returns the loss history."""
         images = self._check_images(images)
         check_positive_int(steps, "steps")
@@ -155,25 +167,45 @@ class LatentDiffusion:
         return self.scale_factor
 
     # ---------------------------------------------------------------------------------- stage 2
-    def fit_diffusion(self, images: torch.Tensor, *, steps: int = 300, batch_size: int = 32, lr: float = 2e-3,
-                      generator: torch.Generator | None = None) -> list[float]:
+    def fit_diffusion(
+        self,
+        images: torch.Tensor,
+        *,
+        steps: int = 300,
+        batch_size: int = 32,
+        lr: float = 2e-3,
+        generator: torch.Generator | None = None,
+    ) -> list[float]:
         """Train the latent denoiser on ``s * mu(x)`` (the scale factor is computed first if needed) with
         :func:`dimedia_course.training.train_diffusion` (cosine learning-rate decay); returns the losses."""
         if self.scale_factor is None:
             self.compute_scale_factor(images)
         latents = self.encode(images) * self.scale_factor
-        history = train_diffusion(self.unet, latents, self.scheduler, steps=steps, batch_size=batch_size, lr=lr,
-                                  lr_schedule="cosine", grad_clip=None, generator=generator,
-                                  device=model_device(self.unet), progress=False)
+        history = train_diffusion(
+            self.unet,
+            latents,
+            self.scheduler,
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            lr_schedule="cosine",
+            grad_clip=None,
+            generator=generator,
+            device=model_device(self.unet),
+            progress=False,
+        )
         return history["loss"]
 
     @torch.no_grad()
-    def sample(self, n: int, *, num_inference_steps: int = 50, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, *, num_inference_steps: int = 50, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Draw ``n`` latents with DDIM (Song et al. 2021) and decode them: ``x = D(z / s)``."""
         check_positive_int(n, "n")
         if self.scale_factor is None:
             raise RuntimeError("train the model first: call fit_autoencoder and fit_diffusion")
         z_T = torch.randn((n, self.latent_channels, self.latent_size, self.latent_size), generator=generator)
-        z = ddim_loop(self.unet, self.scheduler, z_T.to(self.device), num_inference_steps=num_inference_steps,
-                      clip=False)
+        z = ddim_loop(
+            self.unet, self.scheduler, z_T.to(self.device), num_inference_steps=num_inference_steps, clip=False
+        )
         return self.decode(z / self.scale_factor).clamp(-1, 1)

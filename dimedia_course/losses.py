@@ -67,9 +67,7 @@ def _output_coefficients(model_output, x_t, t, alphas_cumprod, prediction_type):
     """Check a network output against ``x_t`` and return ``(sqrt(alphabar_t), sqrt(1 - alphabar_t))``."""
     check_prediction_type(prediction_type)
     if model_output.shape != x_t.shape:
-        raise ValueError(
-            f"model_output shape {tuple(model_output.shape)} does not match x_t shape {tuple(x_t.shape)}"
-        )
+        raise ValueError(f"model_output shape {tuple(model_output.shape)} does not match x_t shape {tuple(x_t.shape)}")
     return _coefficients(t, x_t, alphas_cumprod)
 
 

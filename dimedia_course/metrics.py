@@ -50,8 +50,9 @@ def _check_pair(x, y, names=("x", "y")) -> tuple[torch.Tensor, torch.Tensor]:
     x = _as_image_batch(x, names[0])
     y = _as_image_batch(y, names[1])
     if x.shape != y.shape:
-        raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {tuple(x.shape)} "
-                         f"and {tuple(y.shape)}")
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     return x, y.to(device=x.device, dtype=x.dtype)
 
 

@@ -160,7 +160,7 @@ class NoiseSchedule:
         self.num_train_timesteps = int(betas.shape[0])
 
     @classmethod
-    def from_name(cls, name: str, num_train_timesteps: int = 1000, **kwargs) -> "NoiseSchedule":
+    def from_name(cls, name: str, num_train_timesteps: int = 1000, **kwargs) -> NoiseSchedule:
         """Build from a named schedule; ``kwargs`` go to :func:`make_beta_schedule`."""
         return cls(make_beta_schedule(name, num_train_timesteps, **kwargs))
 

@@ -63,9 +63,8 @@ def _tensor_batches(data, labels, condition, batch_size, generator):
     while True:
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            yield (data[idx], None if labels is None else labels[idx],
-                   None if condition is None else condition[idx])
+            idx = order[start : start + batch_size]
+            yield (data[idx], None if labels is None else labels[idx], None if condition is None else condition[idx])
 
 
 def _loader_batches(loader, concat_condition):
@@ -179,10 +178,15 @@ def train_diffusion(
                 raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
         condition = None
         if concat_condition is not None:
-            if not torch.is_tensor(concat_condition) or concat_condition.shape[0] != n \
-                    or concat_condition.shape[2:] != data.shape[2:]:
-                raise ValueError(f"concat_condition must be a tensor shaped ({n}, Cc, "
-                                 f"{', '.join(map(str, data.shape[2:]))}) aligned with data")
+            if (
+                not torch.is_tensor(concat_condition)
+                or concat_condition.shape[0] != n
+                or concat_condition.shape[2:] != data.shape[2:]
+            ):
+                raise ValueError(
+                    f"concat_condition must be a tensor shaped ({n}, Cc, "
+                    f"{', '.join(map(str, data.shape[2:]))}) aligned with data"
+                )
             condition = concat_condition
         batches = _tensor_batches(data, labels, condition, min(batch_size, n), g)
         steps_per_epoch = math.ceil(n / min(batch_size, n))
@@ -227,8 +231,9 @@ def train_diffusion(
                 y = drop_labels(y, p_uncond, num_classes, generator=g)
         if cond is not None:
             cond = cond.to(device).float()
-        loss = diffusion_loss(model, x0, alphas_cumprod, prediction_type=prediction_type, y=y,
-                              generator=g, concat_condition=cond)
+        loss = diffusion_loss(
+            model, x0, alphas_cumprod, prediction_type=prediction_type, y=y, generator=g, concat_condition=cond
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip is not None:

@@ -61,12 +61,22 @@ def test_anomaly_map_shapes_and_mask(method):
     model, sched = TinyDenoiser(), DDIMScheduler(num_train_timesteps=100)
     x = _images()
     mask = brain_mask(x)
-    recon, amap = anomaly_map(model, sched, x, noise_level=0.5, num_inference_steps=4, method=method,
-                              mask=mask, generator=make_generator(0), n_repeats=2)
+    recon, amap = anomaly_map(
+        model,
+        sched,
+        x,
+        noise_level=0.5,
+        num_inference_steps=4,
+        method=method,
+        mask=mask,
+        generator=make_generator(0),
+        n_repeats=2,
+    )
     assert recon.shape == x.shape and amap.shape == (2, 1, 16, 16)
     assert (amap >= 0).all() and (amap[mask == 0] == 0).all()
-    r = healthy_reconstruction(model, sched, x, noise_level=0.25, num_inference_steps=4, method=method,
-                               generator=make_generator(0))
+    r = healthy_reconstruction(
+        model, sched, x, noise_level=0.25, num_inference_steps=4, method=method, generator=make_generator(0)
+    )
     assert r.shape == x.shape
 
 

@@ -113,17 +113,18 @@ def test_diffusion_reconstruct_mri_and_ct(method):
     x = _phantoms()
     mri = MRIOperator(cartesian_mask(32, 4, generator=make_generator(3)))
     k = mri(x)
-    rec = diffusion_reconstruct(model, sched, mri, k, method=method, num_inference_steps=4,
-                                generator=make_generator(0))
+    rec = diffusion_reconstruct(model, sched, mri, k, method=method, num_inference_steps=4, generator=make_generator(0))
     assert rec.shape == x.shape and rec.min() >= -1 and rec.max() <= 1
     if method == "dc":  # hard data consistency: measured k-space matches up to clipping / real part
         assert mri.residual_norm(rec, k) < 0.3 * mri.residual_norm(torch.zeros_like(x), k)
     ct = CTOperator(32, n_views=6)
-    rec_ct = diffusion_reconstruct(model, sched, ct, ct(x), method=method, num_inference_steps=3,
-                                   generator=make_generator(0))
+    rec_ct = diffusion_reconstruct(
+        model, sched, ct, ct(x), method=method, num_inference_steps=3, generator=make_generator(0)
+    )
     assert rec_ct.shape == x.shape and torch.isfinite(rec_ct).all()
-    again = diffusion_reconstruct(model, sched, ct, ct(x), method=method, num_inference_steps=3,
-                                  generator=make_generator(0))
+    again = diffusion_reconstruct(
+        model, sched, ct, ct(x), method=method, num_inference_steps=3, generator=make_generator(0)
+    )
     torch.testing.assert_close(rec_ct, again)
 
 

@@ -32,11 +32,27 @@ def test_guided_denoiser_combination():
 def test_synthesize_and_evaluate():
     model, sched = TinyClassDenoiser(), DDIMScheduler(num_train_timesteps=100)
     labels = torch.tensor([0, 0, 0, 1, 1, 1])
-    samples = synthesize(model, sched, labels, image_shape=(1, 32, 32), num_classes=2, guidance_scale=2.0,
-                         num_inference_steps=3, generator=make_generator(0))
+    samples = synthesize(
+        model,
+        sched,
+        labels,
+        image_shape=(1, 32, 32),
+        num_classes=2,
+        guidance_scale=2.0,
+        num_inference_steps=3,
+        generator=make_generator(0),
+    )
     assert samples.shape == (6, 1, 32, 32) and samples.abs().max() <= 1
-    again = synthesize(model, sched, labels, image_shape=(1, 32, 32), num_classes=2, guidance_scale=2.0,
-                       num_inference_steps=3, generator=make_generator(0))
+    again = synthesize(
+        model,
+        sched,
+        labels,
+        image_shape=(1, 32, 32),
+        num_classes=2,
+        guidance_scale=2.0,
+        num_inference_steps=3,
+        generator=make_generator(0),
+    )
     torch.testing.assert_close(samples, again)
     real = torch.rand(8, 1, 32, 32, generator=make_generator(1)) * 2 - 1
     real_labels = torch.tensor([0, 1] * 4)

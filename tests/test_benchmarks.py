@@ -2,7 +2,7 @@
 
 import json
 
-from dimedia_course.benchmarks.core import format_table, main
+from dimedia_course.course.benchmarks.core import format_table, main
 
 
 def test_core_benchmark_quick(tmp_path, capsys):

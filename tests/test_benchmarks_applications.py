@@ -4,7 +4,7 @@ import csv
 
 import pytest
 
-from dimedia_course.benchmarks import applications as bench
+from dimedia_course.course.benchmarks import applications as bench
 
 
 @pytest.mark.slow
@@ -16,9 +16,17 @@ def test_quick_benchmark_writes_tables(tmp_path):
     for task in ("anomaly", "segmentation", "MRI 4x", "CT 8 views", "synthesis", "latent diffusion"):
         assert task in tasks
     metrics = {(r["task"], r["metric"]) for r in rows}
-    for needed in (("anomaly", "AUROC"), ("anomaly", "Dice@p98 healthy"), ("segmentation", "Dice"),
-                   ("MRI 4x", "PSNR"), ("MRI 4x", "SSIM"), ("CT 8 views", "PSNR"), ("synthesis", "MMD"),
-                   ("synthesis", "MS-SSIM (samples)"), ("latent diffusion", "MMD")):
+    for needed in (
+        ("anomaly", "AUROC"),
+        ("anomaly", "Dice@p98 healthy"),
+        ("segmentation", "Dice"),
+        ("MRI 4x", "PSNR"),
+        ("MRI 4x", "SSIM"),
+        ("CT 8 views", "PSNR"),
+        ("synthesis", "MMD"),
+        ("synthesis", "MS-SSIM (samples)"),
+        ("latent diffusion", "MMD"),
+    ):
         assert needed in metrics
     methods = {r["method"] for r in rows}
     assert {"zero-filled", "FBP (ramp)"} <= methods

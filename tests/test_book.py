@@ -1,6 +1,6 @@
 """End-to-end tests of the course website: build it, inspect the HTML, open it in headless Chromium.
 
-The build (``python -m dimedia_course.build``) executes the demos, so these tests are slow. They
+The build (``python -m dimedia_course.course.build``) executes the demos, so these tests are slow. They
 build into ``$DIMEDIA_BOOK_BUILDDIR`` when set, else into the repository root (``_build/``), so the
 Jupyter cache of a previous build is reused and unchanged notebooks are not executed again.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from dimedia_course.build import ROOT, html_dir
+from dimedia_course.course.build import ROOT, html_dir
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +35,27 @@ PAGES = (
 )
 # Anything loaded from the network: CDNs of MathJax, reveal.js, thebe, fonts, analytics.
 REMOTE_ASSET = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)\s*=\s*["'](?:https?:)?//""", re.I)
-CDN_NAMES = re.compile(r"cdn\.jsdelivr|cdnjs|unpkg\.com|googleapis|googletagmanager|google-analytics|mathjax@|polyfill\.io", re.I)
-GRADING_MARKERS = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS", "### BEGIN SOLUTION", "### END SOLUTION", "BEGIN HIDDEN TESTS")
+CDN_NAMES = re.compile(
+    r"cdn\.jsdelivr|cdnjs|unpkg\.com|googleapis|googletagmanager|google-analytics|mathjax@|polyfill\.io", re.I
+)
+GRADING_MARKERS = (
+    "### BEGIN HIDDEN TESTS",
+    "### END HIDDEN TESTS",
+    "### BEGIN SOLUTION",
+    "### END SOLUTION",
+    "BEGIN HIDDEN TESTS",
+)
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
 )
 
 
@@ -49,8 +64,11 @@ def site() -> Path:
     """Build the website once for this module and return the folder of the HTML."""
     builddir = Path(os.environ.get("DIMEDIA_BOOK_BUILDDIR", ROOT))
     proc = subprocess.run(
-        [sys.executable, "-m", "dimedia_course.build", "--builddir", str(builddir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
+        [sys.executable, "-m", "dimedia_course.course.build", "--builddir", str(builddir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     log = (proc.stdout + proc.stderr)[-6000:]
     assert proc.returncode == 0, f"website build failed (exit {proc.returncode}):\n{log}"
@@ -103,8 +121,17 @@ def test_no_grading_material_published(site):
 
 def test_landing_page_content(site):
     text = (site / "book" / "index.html").read_text(encoding="utf-8")
-    for needle in ("Overview", "News", "Learning objectives", "Organising team", "Resources",
-                   "ISBI 2024", "Athens", "MICCAI 2023", "Vancouver"):
+    for needle in (
+        "Overview",
+        "News",
+        "Learning objectives",
+        "Organising team",
+        "Resources",
+        "ISBI 2024",
+        "Athens",
+        "MICCAI 2023",
+        "Vancouver",
+    ):
         assert needle in text, f"landing page lacks {needle!r}"
 
 
@@ -123,6 +150,7 @@ def test_demo_pages_executed_with_figures(site, demo):
 
 
 # ---------------------------------------------------------------- browser test (headless Chromium)
+
 
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):

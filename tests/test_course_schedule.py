@@ -1,10 +1,10 @@
-"""Tests for dimedia_course.course_schedule (the schedule page's data and renderer)."""
+"""Tests for dimedia_course.course.schedule (the schedule page's data and renderer)."""
 
 import copy
 
 import pytest
 
-from dimedia_course import course_schedule as cs
+from dimedia_course.course import schedule as cs
 
 
 @pytest.fixture()

@@ -17,8 +17,9 @@ def test_lesions_inside_region_and_mask_binary():
     x = _disc_images()
     region = torch.zeros(1, 1, 32, 32)
     region[..., 12:20, 12:20] = 1
-    y, m = add_synthetic_lesions(x, n_lesions=2, radius=2, intensity=1.0, mask_region=region,
-                                 generator=make_generator(0))
+    y, m = add_synthetic_lesions(
+        x, n_lesions=2, radius=2, intensity=1.0, mask_region=region, generator=make_generator(0)
+    )
     assert y.shape == x.shape and m.shape == (4, 1, 32, 32)
     assert set(m.unique().tolist()) == {0.0, 1.0}
     assert m[..., :8, :].sum() == 0 and m[..., 26:, :].sum() == 0  # centres inside region, r = 2

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -32,13 +31,18 @@ CELL_TIMEOUT = 20  # seconds per cell while grading here (the infinite loop cost
 
 def _answer_code(source: str) -> str:
     """The code of an answer cell in the solution notebook, as a student would type it."""
-    return "\n".join(ln for ln in source.splitlines() if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
+    return "\n".join(
+        ln for ln in source.splitlines() if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln
+    )
 
 
 def _good_notebook(assignment: str, name: str):
     """The student version with every answer filled in (what a good student submits)."""
-    src = {c.metadata.nbgrader["grade_id"]: c for c in nbformat.read(str(ROOT / "solutions" / assignment / name), 4).cells
-           if c.metadata.get("nbgrader")}
+    src = {
+        c.metadata.nbgrader["grade_id"]: c
+        for c in nbformat.read(str(ROOT / "solutions" / assignment / name), 4).cells
+        if c.metadata.get("nbgrader")
+    }
     nb = nbformat.read(str(ROOT / "exercises" / assignment / name), 4)
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -83,8 +87,11 @@ def _adversaries():
         cell.source = cell.source.replace("def q_sample(", "def my_q_sample(")
 
     def calls_reference(nb):
-        _replace_body(nb, "q_sample", "from dimedia_course.forward import q_sample as ref\n"
-                                      "return ref(x0, t, noise, alphas_cumprod)")
+        _replace_body(
+            nb,
+            "q_sample",
+            "from dimedia_course.forward import q_sample as ref\nreturn ref(x0, t, noise, alphas_cumprod)",
+        )
 
     return {
         "edited_test": (edited, "test_linear_betas", ["test_linear_betas", "edited"]),
@@ -93,8 +100,11 @@ def _adversaries():
         "sys_exit": (sys_exit, "test_q_sample", ["test_q_sample", "SystemExit"]),
         "huge_output": (huge, None, ["q_posterior", "huge output"]),
         "missing_function": (missing, "test_q_sample", ["test_q_sample", "NameError", "q_sample"]),
-        "calls_reference": (calls_reference, "test_q_sample",
-                            ["test_q_sample", "ReferenceUnavailableError", "not available here"]),
+        "calls_reference": (
+            calls_reference,
+            "test_q_sample",
+            ["test_q_sample", "ReferenceUnavailableError", "not available here"],
+        ),
     }
 
 

@@ -165,9 +165,12 @@ def test_reference_unavailable_blocks_every_alias_and_restores():
     assert torch.equal(student(x), x)
     scheduler = DDIMScheduler(num_train_timesteps=10, clip_sample=False)
     with grading.reference_unavailable(forward.q_sample, inversion.ddim_invert, DDIMScheduler):
-        for call in (lambda: student(x), lambda: alias(x, 0, x, torch.ones(1)),
-                     lambda: inversion.ddim_invert(None, scheduler, x),  # decorated (closure) function
-                     lambda: scheduler.set_timesteps(5)):  # inherited method of a blocked class
+        for call in (
+            lambda: student(x),
+            lambda: alias(x, 0, x, torch.ones(1)),
+            lambda: inversion.ddim_invert(None, scheduler, x),  # decorated (closure) function
+            lambda: scheduler.set_timesteps(5),
+        ):  # inherited method of a blocked class
             with pytest.raises(grading.ReferenceUnavailableError):
                 call()
     assert torch.equal(student(x), x)  # restored

@@ -11,8 +11,14 @@ from dimedia_course.schedulers import DDIMScheduler
 
 def _tiny(**kw):
     unet = SmallUNet(in_channels=2, out_channels=2, base_channels=8, channel_mults=(1,), attention_levels=(False,))
-    return LatentDiffusion(image_size=16, latent_channels=2, ae_channels=(8, 8), unet=unet,
-                           scheduler=DDIMScheduler(num_train_timesteps=100), **kw)
+    return LatentDiffusion(
+        image_size=16,
+        latent_channels=2,
+        ae_channels=(8, 8),
+        unet=unet,
+        scheduler=DDIMScheduler(num_train_timesteps=100),
+        **kw,
+    )
 
 
 def test_kl_divergence_zero_for_standard_normal():

@@ -36,8 +36,14 @@ def test_ssim_matches_skimage(gaussian):
     kw = dict(kernel="gaussian", win_size=11) if gaussian else {}
     ours = ssim(y.double(), x.double(), reduction="none", **kw)
     for b in range(x.shape[0]):
-        ref = structural_similarity(x[b, 0].double().numpy(), y[b, 0].double().numpy(), data_range=2.0,
-                                    gaussian_weights=gaussian, sigma=1.5, use_sample_covariance=True)
+        ref = structural_similarity(
+            x[b, 0].double().numpy(),
+            y[b, 0].double().numpy(),
+            data_range=2.0,
+            gaussian_weights=gaussian,
+            sigma=1.5,
+            use_sample_covariance=True,
+        )
         assert ours[b].item() == pytest.approx(ref, abs=1e-6)
     assert ssim(x, x).item() == pytest.approx(1.0, abs=1e-5)
 

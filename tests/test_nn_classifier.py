@@ -6,8 +6,6 @@ import torch
 from dimedia_course.nn import NoisyClassifier, train_noisy_classifier
 
 
-
-
 def test_logits_shape_and_time_dependence():
     torch.manual_seed(0)
     clf = NoisyClassifier(in_channels=1, num_classes=3, base_channels=8).eval()
@@ -29,8 +27,9 @@ def test_training_learns_easy_task():
     images = (labels.float() * 1.6 - 0.8).view(n, 1, 1, 1) + 0.05 * torch.randn(n, 1, 8, 8, generator=g)
     ac = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0)
     clf = NoisyClassifier(1, 2, base_channels=8, channel_mults=(1, 2))
-    hist = train_noisy_classifier(clf, images, labels, ac, steps=60, batch_size=32, lr=3e-3,
-                                  max_timestep=100, device="cpu")
+    hist = train_noisy_classifier(
+        clf, images, labels, ac, steps=60, batch_size=32, lr=3e-3, max_timestep=100, device="cpu"
+    )
     assert len(hist["loss"]) == 60
     assert sum(hist["loss"][-10:]) / 10 < sum(hist["loss"][:10]) / 10
     with torch.no_grad():

@@ -6,8 +6,6 @@ import torch
 from dimedia_course.nn import MonaiUNetAdapter
 
 
-
-
 def test_unconditional_shape():
     model = MonaiUNetAdapter(channels=(16, 32), attention_levels=(False, True), num_head_channels=16)
     assert (model.in_channels, model.out_channels, model.num_classes) == (1, 1, None)

@@ -9,8 +9,6 @@ from dimedia_course import make_generator
 from dimedia_course.nn import SmallUNet, count_parameters, timestep_embedding
 
 
-
-
 def test_timestep_embedding_formula():
     t = torch.tensor([0, 7])
     emb = timestep_embedding(t, 8)

@@ -26,7 +26,9 @@ def test_shape_determinism_and_trajectory(tiny_cond_net, make):
 def test_num_inference_steps_keeps_spacing_and_eta(tiny_cond_net):
     sched = DDIMScheduler(100)
     sched.set_timesteps(10, timestep_spacing="trailing")
-    _, traj = sample(tiny_cond_net, sched, (1, 1, 4, 4), num_inference_steps=5, generator=_gen(), return_trajectory=True)
+    _, traj = sample(
+        tiny_cond_net, sched, (1, 1, 4, 4), num_inference_steps=5, generator=_gen(), return_trajectory=True
+    )
     assert len(traj) == 6 and sched.timestep_spacing == "trailing" and sched.timesteps[0] == 99
     a = sample(tiny_cond_net, sched, (1, 1, 4, 4), eta=1.0, generator=_gen())
     b = sample(tiny_cond_net, sched, (1, 1, 4, 4), eta=0.0, generator=_gen())

@@ -8,9 +8,6 @@ from dimedia_course import make_generator
 from dimedia_course.nn import SmallUNet
 from dimedia_course.training import load_checkpoint, save_checkpoint, train_diffusion
 
-
-
-
 AC = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0)
 
 
@@ -140,12 +137,21 @@ def test_end_to_end_with_course_scheduler_and_sampler(tmp_path):
     sampling = pytest.importorskip("dimedia_course.sampling")
     scheduler = schedulers.DDIMScheduler(num_train_timesteps=100)
     model = tiny(num_classes=2)
-    hist = train_diffusion(model, data(8), scheduler, labels=torch.tensor([0, 1] * 4), steps=2,
-                           p_uncond=0.2, progress=False)
+    hist = train_diffusion(
+        model, data(8), scheduler, labels=torch.tensor([0, 1] * 4), steps=2, p_uncond=0.2, progress=False
+    )
     assert hist["prediction_type"] == "epsilon"
     path = save_checkpoint(tmp_path / "m.pt", model, num_classes=2)
     restored = tiny(num_classes=2)
     load_checkpoint(path, restored)
-    out = sampling.sample(restored, scheduler, (2, 1, 8, 8), y=torch.tensor([0, 1]), guidance_scale=2.0,
-                          num_inference_steps=3, generator=make_generator(0), device="cpu")
+    out = sampling.sample(
+        restored,
+        scheduler,
+        (2, 1, 8, 8),
+        y=torch.tensor([0, 1]),
+        guidance_scale=2.0,
+        num_inference_steps=3,
+        generator=make_generator(0),
+        device="cpu",
+    )
     assert out.shape == (2, 1, 8, 8) and torch.isfinite(out).all()

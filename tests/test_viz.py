@@ -1,4 +1,4 @@
-"""Tests for dimedia_course.viz (plotting helpers used by the website)."""
+"""Tests for dimedia_course.course.viz (plotting helpers used by the website)."""
 
 import matplotlib
 
@@ -9,7 +9,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from dimedia_course import make_generator, viz  # noqa: E402
+from dimedia_course import make_generator  # noqa: E402
+from dimedia_course.course import viz  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +99,9 @@ def test_plot_forward_process_is_reproducible_and_matches_eq4():
     np.testing.assert_allclose(a1, a2)
     noise = torch.ones_like(x0)
     fig3 = viz.plot_forward_process(x0, abar, [99], noise=noise)
-    np.testing.assert_allclose(fig3.axes[0].images[0].get_array(), np.full((8, 8), float((1 - abar[99]).sqrt())), rtol=1e-5)
+    np.testing.assert_allclose(
+        fig3.axes[0].images[0].get_array(), np.full((8, 8), float((1 - abar[99]).sqrt())), rtol=1e-5
+    )
     assert fig1.axes[0].get_title() == "t = 0"
 
 

@@ -1,4 +1,4 @@
-"""Sphinx configuration of the reveal.js slides (built by `python -m dimedia_course.build`).
+"""Sphinx configuration of the reveal.js slides (built by `python -m dimedia_course.course.build`).
 
 reveal.js comes from the sphinx-revealjs package and MathJax from sphinx-mathjax-offline: the
 decks work without internet access.

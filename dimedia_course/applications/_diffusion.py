@@ -163,5 +163,12 @@ def ddim_invert_partial(
     y = model_kwargs.pop("y", None)
     if model_kwargs:
         raise ValueError(f"model_kwargs may only hold 'y', got {sorted(model_kwargs)}")
-    return ddim_invert(model, scheduler, x0, num_inference_steps=num_inference_steps, y=y, stop_index=start_index,
-                       model_timestep="current")
+    return ddim_invert(
+        model,
+        scheduler,
+        x0,
+        num_inference_steps=num_inference_steps,
+        y=y,
+        stop_index=start_index,
+        model_timestep="current",
+    )

@@ -96,8 +96,7 @@ def healthy_reconstruction(
         noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
         x_L = q_sample(images, t_L, noise, scheduler.alphas_cumprod)  # Ho et al. 2020, eq. 4
     elif method == "ddim":
-        x_L = ddim_invert_partial(model, scheduler, images, num_inference_steps=num_inference_steps,
-                                  start_index=start)
+        x_L = ddim_invert_partial(model, scheduler, images, num_inference_steps=num_inference_steps, start_index=start)
     else:
         raise ValueError(f"method must be 'partial_noise' or 'ddim', got {method!r}")
     with torch.no_grad():
@@ -131,8 +130,15 @@ def anomaly_map(
             raise ValueError(f"mask must be shaped (B, 1, H, W) like images, got {tuple(mask.shape)}")
     total = torch.zeros_like(images[:, :1])
     for _ in range(n_repeats):
-        recon = healthy_reconstruction(model, scheduler, images, noise_level=noise_level,
-                                       num_inference_steps=num_inference_steps, method=method, generator=generator)
+        recon = healthy_reconstruction(
+            model,
+            scheduler,
+            images,
+            noise_level=noise_level,
+            num_inference_steps=num_inference_steps,
+            method=method,
+            generator=generator,
+        )
         total = total + (images - recon).abs().mean(dim=1, keepdim=True)
     amap = gaussian_smooth(total / n_repeats, smooth_sigma)
     if mask is not None:
@@ -161,8 +167,9 @@ def evaluate_anomaly_maps(
     check_images(maps, "maps")
     lesion_masks = check_binary_mask(lesion_masks, "lesion_masks")
     if lesion_masks.shape != maps.shape:
-        raise ValueError(f"maps and lesion_masks must have the same shape, got {tuple(maps.shape)} and "
-                         f"{tuple(lesion_masks.shape)}")
+        raise ValueError(
+            f"maps and lesion_masks must have the same shape, got {tuple(maps.shape)} and {tuple(lesion_masks.shape)}"
+        )
     if region is None:
         keep = torch.ones_like(maps, dtype=torch.bool)
     else:

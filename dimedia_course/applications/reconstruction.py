@@ -84,8 +84,10 @@ def cartesian_mask(
         raise ValueError(f"size must be positive, got {size!r}")
     if isinstance(acceleration, bool) or not isinstance(acceleration, (int, float)) or not acceleration >= 1:
         raise ValueError(f"acceleration must be a number >= 1, got {acceleration!r}")
-    if isinstance(center_fraction, bool) or not isinstance(center_fraction, (int, float)) or not (
-        0 <= center_fraction <= 1
+    if (
+        isinstance(center_fraction, bool)
+        or not isinstance(center_fraction, (int, float))
+        or not (0 <= center_fraction <= 1)
     ):
         raise ValueError(f"center_fraction must be in [0, 1], got {center_fraction!r}")
     n_lines = max(1, round(width / acceleration))
@@ -212,8 +214,9 @@ class CTOperator:
     def adjoint(self, sinogram: torch.Tensor) -> torch.Tensor:
         """Back-projection ``A^T s`` in attenuation units, computed by autograd (A is linear)."""
         self._check_sinogram(sinogram)
-        u = torch.zeros(sinogram.shape[0], 1, self.size, self.size, device=sinogram.device,
-                        dtype=sinogram.dtype, requires_grad=True)
+        u = torch.zeros(
+            sinogram.shape[0], 1, self.size, self.size, device=sinogram.device, dtype=sinogram.dtype, requires_grad=True
+        )
         with torch.enable_grad():
             (self.project_attenuation(u) * sinogram).sum().backward()
         return u.grad.detach()
@@ -346,8 +349,15 @@ def diffusion_reconstruct(
         raise ValueError(f"x_T must be shaped {(batch, 1, *size)}, got {tuple(x_T.shape)}")
 
     if method == "dc":
-        x = ddim_loop(model, scheduler, x_T, num_inference_steps=num_inference_steps, eta=eta,
-                      generator=generator, correct_x0=lambda x0: dc(x0).clamp(-1, 1))
+        x = ddim_loop(
+            model,
+            scheduler,
+            x_T,
+            num_inference_steps=num_inference_steps,
+            eta=eta,
+            generator=generator,
+            correct_x0=lambda x0: dc(x0).clamp(-1, 1),
+        )
     else:
 
         def loss(x0):
@@ -355,7 +365,15 @@ def diffusion_reconstruct(
 
         # DPS step size zeta_t = dps_scale / ||y - A x0_hat|| (Chung et al. 2023, App. C): normalise the
         # gradient of the *norm*, which the loss already is, so a constant step works across operators
-        x = ddim_loop(model, scheduler, x_T, num_inference_steps=num_inference_steps, eta=eta,
-                      generator=generator, likelihood_grad=loss, guidance_step=dps_scale)
+        x = ddim_loop(
+            model,
+            scheduler,
+            x_T,
+            num_inference_steps=num_inference_steps,
+            eta=eta,
+            generator=generator,
+            likelihood_grad=loss,
+            guidance_step=dps_scale,
+        )
     with torch.no_grad():
         return dc(x).clamp(-1, 1) if method == "dc" else x.clamp(-1, 1)

@@ -41,8 +41,9 @@ def signal_to_mask(signal: torch.Tensor) -> torch.Tensor:
     return ((signal + 1) / 2).clamp(0, 1)
 
 
-def train_segmentation_model(model, images, masks, scheduler, *, steps: int, batch_size: int = 32,
-                             lr: float = 2e-3, generator=None) -> list[float]:
+def train_segmentation_model(
+    model, images, masks, scheduler, *, steps: int, batch_size: int = 32, lr: float = 2e-3, generator=None
+) -> list[float]:
     """Fit ``model`` (``in_channels = mask channels + image channels``) to denoise masks given images
     (Wolleb et al. 2021, Sec. 2.1): the simple loss with the scheduler's ``prediction_type``, Adam with a
     cosine learning-rate decay. Returns the per-step losses."""
@@ -51,9 +52,20 @@ def train_segmentation_model(model, images, masks, scheduler, *, steps: int, bat
     check_positive_int(steps, "steps")
     if masks.shape[0] != images.shape[0] or masks.shape[-2:] != images.shape[-2:]:
         raise ValueError(f"masks {tuple(masks.shape)} and images {tuple(images.shape)} must match in batch and size")
-    history = train_diffusion(model, mask_to_signal(masks), scheduler, steps=steps, batch_size=batch_size, lr=lr,
-                              concat_condition=images, generator=generator, device=model_device(model),
-                              lr_schedule="cosine", grad_clip=None, progress=False)
+    history = train_diffusion(
+        model,
+        mask_to_signal(masks),
+        scheduler,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        concat_condition=images,
+        generator=generator,
+        device=model_device(model),
+        lr_schedule="cosine",
+        grad_clip=None,
+        progress=False,
+    )
     return history["loss"]
 
 
@@ -86,8 +98,15 @@ def segment(
     cond = images.repeat(n_samples, 1, 1, 1)
     x_T = torch.randn((n_samples * b, 1, h, w), generator=generator, device=images.device, dtype=images.dtype)
     with torch.no_grad():
-        out = ddim_loop(model, scheduler, x_T, num_inference_steps=num_inference_steps, eta=eta,
-                        generator=generator, concat_condition=cond)
+        out = ddim_loop(
+            model,
+            scheduler,
+            x_T,
+            num_inference_steps=num_inference_steps,
+            eta=eta,
+            generator=generator,
+            concat_condition=cond,
+        )
     samples = signal_to_mask(out).view(n_samples, b, 1, h, w)
     mean = samples.mean(dim=0)
     return {

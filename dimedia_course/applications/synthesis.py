@@ -81,12 +81,18 @@ def synthesize(
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else labels.device
     x_T = torch.randn((labels.numel(), *image_shape), generator=generator, device=device)
     with torch.no_grad():
-        return ddim_loop(guided, scheduler, x_T, num_inference_steps=num_inference_steps, eta=eta,
-                         generator=generator)
+        return ddim_loop(guided, scheduler, x_T, num_inference_steps=num_inference_steps, eta=eta, generator=generator)
 
 
-def evaluate_synthesis(samples, sample_labels, real, real_labels, ms_ssim_kwargs: dict | None = None,
-                       max_pairs: int | None = 200, generator=None) -> dict:
+def evaluate_synthesis(
+    samples,
+    sample_labels,
+    real,
+    real_labels,
+    ms_ssim_kwargs: dict | None = None,
+    max_pairs: int | None = 200,
+    generator=None,
+) -> dict:
     """Per-class and mean MMD (generated vs real) and MS-SSIM diversity (generated, and real for reference).
 
     Returns ``{"mmd": mean over classes, "ms_ssim": mean generated diversity, "ms_ssim_real": ...,

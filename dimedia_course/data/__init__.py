@@ -27,10 +27,20 @@ from dimedia_course.data.loaders import (
 from dimedia_course.data.phantoms import random_ellipse_phantoms, shepp_logan
 
 __all__ = [
-    "mni152_slices", "mni152_volume", "augment_slices", "brain_mask",
-    "shepp_logan", "random_ellipse_phantoms",
+    "mni152_slices",
+    "mni152_volume",
+    "augment_slices",
+    "brain_mask",
+    "shepp_logan",
+    "random_ellipse_phantoms",
     "pydicom_test_images",
-    "add_synthetic_lesions", "make_lesion_dataset", "brain_lesion_dataset",
-    "load_nifti", "NiftiSliceDataset", "load_dicom_series", "MedNISTFolder",
-    "resize_image", "to_unit_range",
+    "add_synthetic_lesions",
+    "make_lesion_dataset",
+    "brain_lesion_dataset",
+    "load_nifti",
+    "NiftiSliceDataset",
+    "load_dicom_series",
+    "MedNISTFolder",
+    "resize_image",
+    "to_unit_range",
 ]

@@ -49,8 +49,9 @@ def _check_resolution(resolution) -> int:
     return int(resolution)
 
 
-def _random_affine(n: int, generator: torch.Generator, max_rotation: float, max_shift: float,
-                   max_zoom: float, flip: bool) -> torch.Tensor:
+def _random_affine(
+    n: int, generator: torch.Generator, max_rotation: float, max_shift: float, max_zoom: float, flip: bool
+) -> torch.Tensor:
     """Random 2D affine matrices ``(n, 2, 3)`` for :func:`torch.nn.functional.affine_grid`."""
     u = torch.rand(n, 5, generator=generator) * 2 - 1  # uniform in [-1, 1]
     angle = u[:, 0] * math.radians(max_rotation)
@@ -65,9 +66,17 @@ def _random_affine(n: int, generator: torch.Generator, max_rotation: float, max_
     return theta
 
 
-def augment_slices(images: torch.Tensor, masks: torch.Tensor | None = None, *, generator: torch.Generator,
-                   max_rotation: float = 10.0, max_shift: float = 0.05, max_zoom: float = 0.05,
-                   flip: bool = True, intensity: float = 0.1) -> tuple[torch.Tensor, torch.Tensor | None]:
+def augment_slices(
+    images: torch.Tensor,
+    masks: torch.Tensor | None = None,
+    *,
+    generator: torch.Generator,
+    max_rotation: float = 10.0,
+    max_shift: float = 0.05,
+    max_zoom: float = 0.05,
+    flip: bool = True,
+    intensity: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Random geometric + intensity augmentation of ``(N, 1, H, W)`` images in ``[-1, 1]``.
 
     Geometry: rotation up to ``max_rotation`` degrees, shift up to ``max_shift`` of the field of

@@ -69,15 +69,17 @@ def pydicom_test_images(
             level, width = window
             img = to_unit_range(hu, level - width / 2, level + width / 2)
         images.append(resize_image(img, size)[None])
-        meta.append({
-            "file": name,
-            "modality": str(ds.get("Modality", modality)),
-            "shape": tuple(hu.shape),
-            "pixel_spacing": [float(v) for v in ds.get("PixelSpacing", [])],
-            "rescale_slope": float(ds.get("RescaleSlope", 1.0) or 1.0),
-            "rescale_intercept": float(ds.get("RescaleIntercept", 0.0) or 0.0),
-            "window": window,
-        })
+        meta.append(
+            {
+                "file": name,
+                "modality": str(ds.get("Modality", modality)),
+                "shape": tuple(hu.shape),
+                "pixel_spacing": [float(v) for v in ds.get("PixelSpacing", [])],
+                "rescale_slope": float(ds.get("RescaleSlope", 1.0) or 1.0),
+                "rescale_intercept": float(ds.get("RescaleIntercept", 0.0) or 0.0),
+                "window": window,
+            }
+        )
     stack = torch.stack(images).clamp(-1, 1).contiguous()
     return (stack, meta) if return_metadata else stack
 

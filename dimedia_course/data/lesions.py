@@ -80,8 +80,7 @@ def add_synthetic_lesions(
         region = region[:, :1].expand(n, 1, h, w)
     g = generator if generator is not None else make_generator(seed)
 
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
-                            indexing="ij")
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
     out = images.clone().float()
     masks = torch.zeros(n, 1, h, w)
     for i in range(n):
@@ -141,14 +140,12 @@ def make_lesion_dataset(
         if mask_region is not None:
             region = mask_region if mask_region.shape[0] == 1 else mask_region[sick]
         lesion_kwargs.setdefault("n_lesions", (1, 2))
-        out[sick], masks[sick] = add_synthetic_lesions(images[sick], mask_region=region, generator=g,
-                                                       **lesion_kwargs)
+        out[sick], masks[sick] = add_synthetic_lesions(images[sick], mask_region=region, generator=g, **lesion_kwargs)
         # a lesion painted over a bright area may be invisible: its mask is still the truth
     return {"images": out, "masks": masks, "labels": labels, "healthy": images.clone()}
 
 
-def brain_lesion_dataset(n: int = 64, size: int = 64, p_lesion: float = 0.5, seed: int = 0,
-                         **lesion_kwargs) -> dict:
+def brain_lesion_dataset(n: int = 64, size: int = 64, p_lesion: float = 0.5, seed: int = 0, **lesion_kwargs) -> dict:
     """MNI152 slices (:func:`dimedia_course.data.brain.mni152_slices`) with synthetic lesions inside the brain.
 
     Lesion centres are drawn inside the brain (template mask and tissue brighter than -0.5);
@@ -159,8 +156,9 @@ def brain_lesion_dataset(n: int = 64, size: int = 64, p_lesion: float = 0.5, see
     images, brain = mni152_slices(n=n, size=size, seed=seed, return_mask=True)
     region = brain * (images > -0.5).float()
     lesion_kwargs.setdefault("radius", (max(1.0, size / 32), max(2.0, size / 10)))
-    return make_lesion_dataset(images, p_lesion, mask_region=region, generator=make_generator(seed + 1),
-                               **lesion_kwargs)
+    return make_lesion_dataset(
+        images, p_lesion, mask_region=region, generator=make_generator(seed + 1), **lesion_kwargs
+    )
 
 
 __all__ = ["add_synthetic_lesions", "make_lesion_dataset", "brain_lesion_dataset"]

@@ -130,8 +130,9 @@ class NiftiSliceDataset(Dataset):
         every: keep every ``every``-th slice.
     """
 
-    def __init__(self, root, axis="axial", size: int | None = 64,
-                 slice_range: Sequence[float] = (0.3, 0.7), every: int = 1):
+    def __init__(
+        self, root, axis="axial", size: int | None = 64, slice_range: Sequence[float] = (0.3, 0.7), every: int = 1
+    ):
         root = _check_folder(root)
         self.files = sorted(p for p in root.iterdir() if p.name.endswith(NIFTI_SUFFIXES))
         if not self.files:
@@ -166,8 +167,9 @@ def dicom_to_array(ds) -> np.ndarray:
     return pixels * slope + intercept
 
 
-def load_dicom_series(folder, size: int | None = None, window: tuple[float, float] | None = None,
-                      normalize: bool = True) -> torch.Tensor:
+def load_dicom_series(
+    folder, size: int | None = None, window: tuple[float, float] | None = None, normalize: bool = True
+) -> torch.Tensor:
     """Load a folder of single-slice DICOM files as a stack ``(N, 1, H, W)``.
 
     Slices are ordered by ``ImagePositionPatient`` (along the slice normal) when present, else by
@@ -243,8 +245,9 @@ class MedNISTFolder(Dataset):
         max_per_class: keep at most this many files per class (sorted by name).
     """
 
-    def __init__(self, root, size: int | None = 64, classes: Sequence[str] | None = None,
-                 max_per_class: int | None = None):
+    def __init__(
+        self, root, size: int | None = 64, classes: Sequence[str] | None = None, max_per_class: int | None = None
+    ):
         root = _check_folder(root)
         found = sorted(p.name for p in root.iterdir() if p.is_dir())
         if not found:
@@ -299,6 +302,12 @@ class MedNISTFolder(Dataset):
 
 
 __all__ = [
-    "to_unit_range", "resize_image", "load_nifti", "volume_slice", "NiftiSliceDataset",
-    "dicom_to_array", "load_dicom_series", "MedNISTFolder",
+    "to_unit_range",
+    "resize_image",
+    "load_nifti",
+    "volume_slice",
+    "NiftiSliceDataset",
+    "dicom_to_array",
+    "load_dicom_series",
+    "MedNISTFolder",
 ]

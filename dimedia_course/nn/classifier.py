@@ -71,9 +71,7 @@ class NoisyClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if not torch.is_tensor(x) or x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"x must have shape (B, {self.in_channels}, H, W), got {tuple(getattr(x, 'shape', ()))}"
-            )
+            raise ValueError(f"x must have shape (B, {self.in_channels}, H, W), got {tuple(getattr(x, 'shape', ()))}")
         t = batch_timesteps(t, x.shape[0], x.device)
         emb = self.time_embedding(t)
         h = self.conv_in(x)

@@ -50,8 +50,9 @@ class MonaiUNetAdapter(nn.Module):
         super().__init__()
         from monai.networks.nets import DiffusionModelUNet
 
-        if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
-                                        or num_classes < 1):
+        if num_classes is not None and (
+            not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1
+        ):
             raise ValueError(f"num_classes must be None or a positive integer, got {num_classes!r}")
         channels = tuple(channels)
         if len(tuple(attention_levels)) != len(channels):

@@ -125,8 +125,12 @@ class SmallUNet(nn.Module):
         num_res_blocks: int = 1,
     ):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("base_channels", base_channels), ("num_res_blocks", num_res_blocks)):
+        for name, value in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("base_channels", base_channels),
+            ("num_res_blocks", num_res_blocks),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         channel_mults = tuple(channel_mults)
@@ -137,8 +141,9 @@ class SmallUNet(nn.Module):
             raise ValueError(
                 f"attention_levels must have one flag per level ({len(channel_mults)}), got {attention_levels!r}"
             )
-        if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool)
-                                        or num_classes < 1):
+        if num_classes is not None and (
+            not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1
+        ):
             raise ValueError(f"num_classes must be None or a positive integer, got {num_classes!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")

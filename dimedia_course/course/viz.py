@@ -28,6 +28,7 @@ __all__ = [
     "plot_curve",
 ]
 
+
 def to_numpy_images(images) -> np.ndarray:
     """Convert images to a float numpy array shaped ``(B, H, W)`` (grey) or ``(B, H, W, 3)`` (RGB).
 
@@ -112,7 +113,7 @@ def show_images(
         mosaic = np.full(shape, fill, dtype=np.float32)
         for i in range(n):
             r, c = divmod(i, cols)
-            mosaic[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = arr[i]
+            mosaic[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = arr[i]
         ax.imshow(mosaic, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
         ax.set_axis_off()
         if suptitle:
@@ -146,7 +147,9 @@ def _as_1d_numpy(values, name: str) -> np.ndarray:
     return arr
 
 
-def plot_schedules(schedules: Mapping[str, object], *, quantities: Sequence[str] = ("betas", "alphas_cumprod", "log_snr"), fig=None):
+def plot_schedules(
+    schedules: Mapping[str, object], *, quantities: Sequence[str] = ("betas", "alphas_cumprod", "log_snr"), fig=None
+):
     """Compare noise schedules: beta_t, alpha_bar_t and log SNR_t = log(alpha_bar_t / (1 - alpha_bar_t)).
 
     Args:
@@ -188,7 +191,16 @@ def plot_schedules(schedules: Mapping[str, object], *, quantities: Sequence[str]
     return fig
 
 
-def plot_forward_process(x0, alphas_cumprod, timesteps: Sequence[int], *, generator: torch.Generator | None = None, noise=None, fig=None, panel_size: float = 1.6):
+def plot_forward_process(
+    x0,
+    alphas_cumprod,
+    timesteps: Sequence[int],
+    *,
+    generator: torch.Generator | None = None,
+    noise=None,
+    fig=None,
+    panel_size: float = 1.6,
+):
     """Show images noised by the forward process at several timesteps (Ho et al. 2020, eq. 4).
 
     Each row is one image of ``x0`` and each column one timestep ``t``:
@@ -229,7 +241,15 @@ def plot_forward_process(x0, alphas_cumprod, timesteps: Sequence[int], *, genera
     return show_images(grid, nrow=len(steps), titles=titles, fig=fig, vmin=-1.5, vmax=1.5, panel_size=panel_size)
 
 
-def plot_trajectory(trajectory, *, num_frames: int = 8, labels: Sequence[str] | None = None, index: int = 0, fig=None, panel_size: float = 1.6):
+def plot_trajectory(
+    trajectory,
+    *,
+    num_frames: int = 8,
+    labels: Sequence[str] | None = None,
+    index: int = 0,
+    fig=None,
+    panel_size: float = 1.6,
+):
     """Show the reverse-process trajectory ``x_T -> ... -> x_0`` of one sample.
 
     Args:
@@ -260,10 +280,20 @@ def plot_trajectory(trajectory, *, num_frames: int = 8, labels: Sequence[str] | 
             f = f[index]
         images.append(f.detach().cpu().float())
     titles = [str(labels[p]) if labels is not None else f"step {p}" for p in picks]
-    return show_images(torch.stack(images), nrow=len(images), titles=titles, fig=fig, vmin=-1.5, vmax=1.5, panel_size=panel_size)
+    return show_images(
+        torch.stack(images), nrow=len(images), titles=titles, fig=fig, vmin=-1.5, vmax=1.5, panel_size=panel_size
+    )
 
 
-def plot_image_rows(rows: Mapping[str, object], *, fig=None, panel_size: float = 1.6, vmin: float | None = -1.0, vmax: float | None = 1.0, col_titles: Sequence[str] | None = None):
+def plot_image_rows(
+    rows: Mapping[str, object],
+    *,
+    fig=None,
+    panel_size: float = 1.6,
+    vmin: float | None = -1.0,
+    vmax: float | None = 1.0,
+    col_titles: Sequence[str] | None = None,
+):
     """Show several batches of images as labelled rows (e.g. originals / reconstructions / errors).
 
     Args:
@@ -301,7 +331,16 @@ def plot_image_rows(rows: Mapping[str, object], *, fig=None, panel_size: float =
     return fig
 
 
-def plot_curve(x, ys: Mapping[str, object] | object, *, xlabel: str = "", ylabel: str = "", title: str | None = None, logy: bool = False, fig=None):
+def plot_curve(
+    x,
+    ys: Mapping[str, object] | object,
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str | None = None,
+    logy: bool = False,
+    fig=None,
+):
     """Line plot of one or several curves against ``x`` (training losses, errors versus scale, ...).
 
     Args:

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: The schedule shipped with the course website.
-DEFAULT_SCHEDULE_PATH = Path(__file__).resolve().parent.parent / "book" / "_data" / "schedule.yml"
+DEFAULT_SCHEDULE_PATH = Path(__file__).resolve().parents[2] / "book" / "_data" / "schedule.yml"
 
 #: Allowed values of a session's ``kind``.
 SESSION_KINDS = ("talk", "demo", "break", "discussion")
@@ -208,7 +208,9 @@ def render_html(data: dict, edition_id: str, slides_base: str | None = None) -> 
     parts = [f'<div class="dimedia-edition" id="schedule-{esc(edition["id"])}">']
     parts.append(f"<p><strong>{esc(_heading(edition))}</strong>")
     if edition.get("venue"):
-        parts.append(f"<br>Venue: {esc(edition['venue'])}. Times are local ({esc(edition.get('timezone', 'local time'))}).")
+        parts.append(
+            f"<br>Venue: {esc(edition['venue'])}. Times are local ({esc(edition.get('timezone', 'local time'))})."
+        )
     parts.append("</p>")
     for note in _notes(edition):
         parts.append(f'<p class="dimedia-placeholder">{esc(note)}</p>')
@@ -219,9 +221,11 @@ def render_html(data: dict, edition_id: str, slides_base: str | None = None) -> 
         topics = "".join(f"<li>{esc(t)}</li>" for t in s.get("topics", []))
         topics_html = f"<ul>{topics}</ul>" if topics else ""
         deck = s.get("slides")
-        slides_html = f'<a href="{esc(slides_base)}{esc(deck)}.html">{esc(deck)}</a>' if deck and slides_base is not None else ""
+        slides_html = (
+            f'<a href="{esc(slides_base)}{esc(deck)}.html">{esc(deck)}</a>' if deck and slides_base is not None else ""
+        )
         parts.append(
-            f"<tr{row_class}><td class=\"dimedia-time\">{esc(s['start'])}&ndash;{esc(s['end'])}</td>"
+            f'<tr{row_class}><td class="dimedia-time">{esc(s["start"])}&ndash;{esc(s["end"])}</td>'
             f"<td>{esc(s['title'])}</td><td>{topics_html}</td><td>{slides_html}</td></tr>"
         )
     parts.append("</tbody></table>")

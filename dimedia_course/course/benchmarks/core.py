@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m dimedia_course.benchmarks.core [--quick] [--out results.json] [--device cpu] [--threads N]
+    python -m dimedia_course.course.benchmarks.core [--quick] [--out results.json] [--device cpu] [--threads N]
 
 Reports
 
@@ -30,12 +30,30 @@ from pathlib import Path
 
 import torch
 
-FULL = {"image_size": 32, "train_batch": 16, "train_repeats": 10, "sample_batch": 4,
-        "ddpm_steps": 1000, "ddim_steps": 50, "num_train_timesteps": 1000,
-        "base_channels": 32, "channel_mults": (1, 2, 2), "attention_levels": (False, False, True)}
-QUICK = {"image_size": 8, "train_batch": 2, "train_repeats": 2, "sample_batch": 1,
-         "ddpm_steps": 10, "ddim_steps": 3, "num_train_timesteps": 10,
-         "base_channels": 8, "channel_mults": (1, 2), "attention_levels": (False, True)}
+FULL = {
+    "image_size": 32,
+    "train_batch": 16,
+    "train_repeats": 10,
+    "sample_batch": 4,
+    "ddpm_steps": 1000,
+    "ddim_steps": 50,
+    "num_train_timesteps": 1000,
+    "base_channels": 32,
+    "channel_mults": (1, 2, 2),
+    "attention_levels": (False, False, True),
+}
+QUICK = {
+    "image_size": 8,
+    "train_batch": 2,
+    "train_repeats": 2,
+    "sample_batch": 1,
+    "ddpm_steps": 10,
+    "ddim_steps": 3,
+    "num_train_timesteps": 10,
+    "base_channels": 8,
+    "channel_mults": (1, 2),
+    "attention_levels": (False, True),
+}
 
 
 def _sync(device: torch.device) -> None:
@@ -43,8 +61,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_train_step(model, batch_size: int, image_size: int, repeats: int, device: torch.device,
-                    num_train_timesteps: int = 1000, warmup: int = 2) -> dict:
+def time_train_step(
+    model,
+    batch_size: int,
+    image_size: int,
+    repeats: int,
+    device: torch.device,
+    num_train_timesteps: int = 1000,
+    warmup: int = 2,
+) -> dict:
     """Milliseconds per training step (forward + backward + Adam step) of ``model``.
 
     The first ``warmup`` steps (one-off kernel/primitive set-up costs) are not timed.
@@ -90,8 +115,12 @@ def time_sampling(model, scheduler, num_inference_steps: int, shape, device: tor
         n += 1
     _sync(device)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "steps": n, "ms_per_step": 1000 * seconds / max(n, 1),
-            "finite": bool(torch.isfinite(x).all())}
+    return {
+        "seconds": seconds,
+        "steps": n,
+        "ms_per_step": 1000 * seconds / max(n, 1),
+        "finite": bool(torch.isfinite(x).all()),
+    }
 
 
 def _zero_model(x, t, y=None):
@@ -121,8 +150,9 @@ def run_benchmarks(quick: bool = False, device=None, seed: int = 0) -> dict:
     cfg = dict(QUICK if quick else FULL)
     device = get_device(device)
     torch.manual_seed(seed)  # weights only; the timings do not depend on them
-    model = SmallUNet(base_channels=cfg["base_channels"], channel_mults=cfg["channel_mults"],
-                      attention_levels=cfg["attention_levels"]).to(device)
+    model = SmallUNet(
+        base_channels=cfg["base_channels"], channel_mults=cfg["channel_mults"], attention_levels=cfg["attention_levels"]
+    ).to(device)
     results = {
         "device": str(device),
         "torch": torch.__version__,
@@ -132,9 +162,13 @@ def run_benchmarks(quick: bool = False, device=None, seed: int = 0) -> dict:
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
         "model": {"name": "SmallUNet", "parameters": count_parameters(model)},
     }
-    results["train_step"] = {"batch_size": cfg["train_batch"], "image_size": cfg["image_size"],
-                             **time_train_step(model, cfg["train_batch"], cfg["image_size"],
-                                               cfg["train_repeats"], device, cfg["num_train_timesteps"])}
+    results["train_step"] = {
+        "batch_size": cfg["train_batch"],
+        "image_size": cfg["image_size"],
+        **time_train_step(
+            model, cfg["train_batch"], cfg["image_size"], cfg["train_repeats"], device, cfg["num_train_timesteps"]
+        ),
+    }
     shape = (cfg["sample_batch"], 1, cfg["image_size"], cfg["image_size"])
     sampling, overhead = [], []
     for library, sampler, scheduler in _schedulers(cfg["num_train_timesteps"]):
@@ -161,20 +195,27 @@ def format_table(results: dict) -> str:
         f"{'library':<16}{'sampler':<9}{'steps':>7}{'seconds':>10}{'ms/step':>10}{'sched. ms/step':>16}",
     ]
     for row, bare in zip(results["sampling"], results["scheduler_overhead"]):
-        lines.append(f"{row['library']:<16}{row['sampler']:<9}{row['steps']:>7}{row['seconds']:>10.2f}"
-                     f"{row['ms_per_step']:>10.2f}{bare['ms_per_step']:>16.3f}")
+        lines.append(
+            f"{row['library']:<16}{row['sampler']:<9}{row['steps']:>7}{row['seconds']:>10.2f}"
+            f"{row['ms_per_step']:>10.2f}{bare['ms_per_step']:>16.3f}"
+        )
     return "\n".join(lines)
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few steps (smoke test)")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON to this file")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice; 1 is best on a busy machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice; 1 is best on a busy machine)",
+    )
     args = parser.parse_args(argv)
     if args.threads is not None:
         if args.threads < 1:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m dimedia_course.benchmarks.applications [--quick] [--out-dir DIR] [--seed N]
+    python -m dimedia_course.course.benchmarks.applications [--quick] [--out-dir DIR] [--seed N]
 
 Trains tiny diffusion models on 32 x 32 MNI152 slices (healthy, or with synthetic lesions) and writes
 ``results.csv`` (long format: task, method, metric, value) and ``results.md`` (the table shown in the
@@ -35,11 +35,38 @@ import torch
 
 from dimedia_course import make_generator
 
-QUICK = dict(n_train=32, n_test=4, train_steps=4, seg_steps=4, synth_steps=4, batch_size=8, infer_steps=4,
-             seg_samples=2, synth_per_class=3, ae_steps=4, ldm_steps=4, ldm_samples=4, dps_images=2, base_channels=8)
-FULL = dict(n_train=384, n_test=24, train_steps=700, seg_steps=500, synth_steps=600, batch_size=32, infer_steps=25,
-            seg_samples=5, synth_per_class=24, ae_steps=400, ldm_steps=700, ldm_samples=32, dps_images=8,
-            base_channels=16)
+QUICK = dict(
+    n_train=32,
+    n_test=4,
+    train_steps=4,
+    seg_steps=4,
+    synth_steps=4,
+    batch_size=8,
+    infer_steps=4,
+    seg_samples=2,
+    synth_per_class=3,
+    ae_steps=4,
+    ldm_steps=4,
+    ldm_samples=4,
+    dps_images=2,
+    base_channels=8,
+)
+FULL = dict(
+    n_train=384,
+    n_test=24,
+    train_steps=700,
+    seg_steps=500,
+    synth_steps=600,
+    batch_size=32,
+    infer_steps=25,
+    seg_samples=5,
+    synth_per_class=24,
+    ae_steps=400,
+    ldm_steps=700,
+    ldm_samples=32,
+    dps_images=8,
+    base_channels=16,
+)
 
 SIZE = 32
 LESIONS = dict(n_lesions=(1, 2), radius=(1.5, 3.5), intensity=(-0.6, -0.4))  # dark (hypo-intense) lesions
@@ -52,8 +79,14 @@ def _unet(cfg, in_channels=1, num_classes=None):
     from dimedia_course.nn import SmallUNet
 
     # three levels so the (always present) middle self-attention runs at 8 x 8, which keeps CPU time low
-    return SmallUNet(in_channels=in_channels, out_channels=1, base_channels=cfg["base_channels"],
-                     channel_mults=(1, 2, 2), attention_levels=(False, False, False), num_classes=num_classes)
+    return SmallUNet(
+        in_channels=in_channels,
+        out_channels=1,
+        base_channels=cfg["base_channels"],
+        channel_mults=(1, 2, 2),
+        attention_levels=(False, False, False),
+        num_classes=num_classes,
+    )
 
 
 def _scheduler(prediction_type="epsilon"):
@@ -67,9 +100,20 @@ def _train(model, images, sched, cfg, steps, g, **kw):
     from dimedia_course.applications._diffusion import model_device
     from dimedia_course.training import train_diffusion
 
-    return train_diffusion(model, images, sched, steps=steps, batch_size=cfg["batch_size"], lr=2e-3,
-                           lr_schedule="cosine", grad_clip=None, generator=g, device=model_device(model),
-                           progress=False, **kw)
+    return train_diffusion(
+        model,
+        images,
+        sched,
+        steps=steps,
+        batch_size=cfg["batch_size"],
+        lr=2e-3,
+        lr_schedule="cosine",
+        grad_clip=None,
+        generator=g,
+        device=model_device(model),
+        progress=False,
+        **kw,
+    )
 
 
 def _data(cfg, seed):
@@ -81,16 +125,21 @@ def _data(cfg, seed):
     perm = torch.randperm(images.shape[0], generator=make_generator(seed))
     images, brain = images[perm], brain[perm]
     region = brain * (images > -0.3).float()
-    split = {"train": slice(0, n_train), "val": slice(n_train, n_train + n_test),
-             "test": slice(n_train + n_test, None)}
+    split = {"train": slice(0, n_train), "val": slice(n_train, n_train + n_test), "test": slice(n_train + n_test, None)}
     out = {}
     for name, s in split.items():
-        les = make_lesion_dataset(images[s], p_lesion=1.0, mask_region=region[s], seed=seed + len(name),
-                                  **LESIONS)
-        seg = make_lesion_dataset(images[s], p_lesion=1.0, mask_region=region[s], seed=seed + 10 + len(name),
-                                  **SEG_LESIONS)
-        out[name] = {"healthy": images[s], "brain": brain[s], "lesioned": les["images"], "masks": les["masks"],
-                     "seg_images": seg["images"], "seg_masks": seg["masks"]}
+        les = make_lesion_dataset(images[s], p_lesion=1.0, mask_region=region[s], seed=seed + len(name), **LESIONS)
+        seg = make_lesion_dataset(
+            images[s], p_lesion=1.0, mask_region=region[s], seed=seed + 10 + len(name), **SEG_LESIONS
+        )
+        out[name] = {
+            "healthy": images[s],
+            "brain": brain[s],
+            "lesioned": les["images"],
+            "masks": les["masks"],
+            "seg_images": seg["images"],
+            "seg_masks": seg["masks"],
+        }
     return out
 
 
@@ -115,8 +164,11 @@ def run_anomaly(model, sched, data, cfg, g):
         threshold = float(torch.quantile(healthy_maps[val["brain"].bool()], 0.98))
         _, maps = anomaly_map(model, sched, test["lesioned"], mask=test["brain"], generator=g, **kw)
         res = evaluate_anomaly_maps(maps, test["masks"], region=test["brain"], threshold=threshold)
-        rows += _rows_from("anomaly", f"{method} (L={level})",
-                           {"AUROC": res["auroc"], "Dice@p98 healthy": res["dice"], "Dice max": res["best_dice"]})
+        rows += _rows_from(
+            "anomaly",
+            f"{method} (L={level})",
+            {"AUROC": res["auroc"], "Dice@p98 healthy": res["dice"], "Dice max": res["best_dice"]},
+        )
     return rows
 
 
@@ -125,15 +177,34 @@ def run_segmentation(data, cfg, g):
 
     # the network predicts the clean mask ("sample"): masks are nearly binary, which it learns fast
     model, sched = _unet(cfg, in_channels=2), _scheduler("sample")
-    train_segmentation_model(model, data["train"]["seg_images"], data["train"]["seg_masks"], sched,
-                             steps=cfg["seg_steps"], batch_size=cfg["batch_size"], generator=g)
-    res = segment(model, sched, data["test"]["seg_images"], n_samples=cfg["seg_samples"],
-                  num_inference_steps=cfg["infer_steps"], generator=g)
+    train_segmentation_model(
+        model,
+        data["train"]["seg_images"],
+        data["train"]["seg_masks"],
+        sched,
+        steps=cfg["seg_steps"],
+        batch_size=cfg["batch_size"],
+        generator=g,
+    )
+    res = segment(
+        model,
+        sched,
+        data["test"]["seg_images"],
+        n_samples=cfg["seg_samples"],
+        num_inference_steps=cfg["infer_steps"],
+        generator=g,
+    )
     ev = evaluate_segmentation(res, data["test"]["seg_masks"])
-    return _rows_from("segmentation", f"diffusion ensemble (n={cfg['seg_samples']})",
-                      {"Dice": ev["dice"], "Dice single sample": ev["dice_single_sample"],
-                       "variance on errors": ev["variance_on_errors"],
-                       "variance on correct": ev["variance_on_correct"]})
+    return _rows_from(
+        "segmentation",
+        f"diffusion ensemble (n={cfg['seg_samples']})",
+        {
+            "Dice": ev["dice"],
+            "Dice single sample": ev["dice_single_sample"],
+            "variance on errors": ev["variance_on_errors"],
+            "variance on correct": ev["variance_on_correct"],
+        },
+    )
 
 
 def _quality(x, ref):
@@ -149,12 +220,12 @@ def run_mri(model, sched, data, cfg, g):
     op = MRIOperator(cartesian_mask(SIZE, acceleration=4, center_fraction=0.125, generator=g))
     k = op(x)
     rows = _rows_from("MRI 4x", "zero-filled", _quality(op.zero_filled(k).clamp(-1, 1), x))
-    rec = diffusion_reconstruct(model, sched, op, k, method="dc", num_inference_steps=cfg["infer_steps"],
-                                generator=g)
+    rec = diffusion_reconstruct(model, sched, op, k, method="dc", num_inference_steps=cfg["infer_steps"], generator=g)
     rows += _rows_from("MRI 4x", "diffusion + data consistency", _quality(rec, x))
     n = cfg["dps_images"]
-    rec = diffusion_reconstruct(model, sched, op, k[:n], method="dps", num_inference_steps=cfg["infer_steps"],
-                                dps_scale=1.0, generator=g)
+    rec = diffusion_reconstruct(
+        model, sched, op, k[:n], method="dps", num_inference_steps=cfg["infer_steps"], dps_scale=1.0, generator=g
+    )
     rows += _rows_from("MRI 4x", f"zero-filled (first {n})", _quality(op.zero_filled(k[:n]).clamp(-1, 1), x[:n]))
     rows += _rows_from("MRI 4x", f"diffusion DPS (first {n})", _quality(rec, x[:n]))
     return rows
@@ -167,8 +238,9 @@ def run_ct(model, sched, data, cfg, g):
     op = CTOperator(SIZE, n_views=8)
     sino = op(x)
     rows = _rows_from("CT 8 views", "FBP (ramp)", _quality(op.fbp(sino), x))
-    rec = diffusion_reconstruct(model, sched, op, sino, method="dc", num_inference_steps=cfg["infer_steps"],
-                                cg_iterations=5, generator=g)
+    rec = diffusion_reconstruct(
+        model, sched, op, sino, method="dc", num_inference_steps=cfg["infer_steps"], cg_iterations=5, generator=g
+    )
     rows += _rows_from("CT 8 views", "diffusion + CG data consistency", _quality(rec, x))
     return rows
 
@@ -189,19 +261,30 @@ def run_synthesis(data, cfg, g):
     sample_labels = torch.tensor([0] * m + [1] * m)
     rows = []
     for w in (1.0, 3.0):
-        samples = synthesize(model, sched, sample_labels, image_shape=(1, SIZE, SIZE), num_classes=2,
-                             guidance_scale=w, num_inference_steps=cfg["infer_steps"], generator=g)
+        samples = synthesize(
+            model,
+            sched,
+            sample_labels,
+            image_shape=(1, SIZE, SIZE),
+            num_classes=2,
+            guidance_scale=w,
+            num_inference_steps=cfg["infer_steps"],
+            generator=g,
+        )
         # all pairs (max_pairs=None) so the real images' diversity is the same number in every row
         ev = evaluate_synthesis(samples, sample_labels, real, real_labels, max_pairs=None)
-        rows += _rows_from("synthesis", f"CFG w={w:g}", {"MMD": ev["mmd"], "MS-SSIM (samples)": ev["ms_ssim"],
-                                                         "MS-SSIM (real)": ev["ms_ssim_real"]})
+        rows += _rows_from(
+            "synthesis",
+            f"CFG w={w:g}",
+            {"MMD": ev["mmd"], "MS-SSIM (samples)": ev["ms_ssim"], "MS-SSIM (real)": ev["ms_ssim_real"]},
+        )
     return rows
 
 
 def run_latent(data, cfg, g):
+    from dimedia_course.applications.synthesis import SMALL_MS_SSIM
     from dimedia_course.latent import LatentDiffusion
     from dimedia_course.metrics import mmd, pairwise_ms_ssim
-    from dimedia_course.applications.synthesis import SMALL_MS_SSIM
 
     ldm = LatentDiffusion(image_size=SIZE, latent_channels=2, ae_channels=(16, 32))
     train = data["train"]["healthy"]
@@ -210,11 +293,16 @@ def run_latent(data, cfg, g):
     test = torch.cat([data["test"]["healthy"], data["val"]["healthy"]])
     rows = _rows_from("latent diffusion", "AutoencoderKL reconstruction", _quality(ldm.reconstruct(test), test))
     samples = ldm.sample(cfg["ldm_samples"], num_inference_steps=cfg["infer_steps"], generator=g)
-    rows += _rows_from("latent diffusion", "LDM samples (healthy)",
-                       {"MMD": float(mmd(samples, test)),
-                        "MS-SSIM (samples)": float(pairwise_ms_ssim(samples, **SMALL_MS_SSIM)),
-                        "MS-SSIM (real)": float(pairwise_ms_ssim(test, **SMALL_MS_SSIM)),
-                        "latent scale factor": ldm.scale_factor})
+    rows += _rows_from(
+        "latent diffusion",
+        "LDM samples (healthy)",
+        {
+            "MMD": float(mmd(samples, test)),
+            "MS-SSIM (samples)": float(pairwise_ms_ssim(samples, **SMALL_MS_SSIM)),
+            "MS-SSIM (real)": float(pairwise_ms_ssim(test, **SMALL_MS_SSIM)),
+            "latent scale factor": ldm.scale_factor,
+        },
+    )
     return rows
 
 
@@ -247,7 +335,9 @@ def write_results(rows: list[dict], timings: dict, out_dir: Path, quick: bool) -
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / "results.csv", out_dir / "results.md"
-    all_rows = rows + [{"task": k, "method": "(wall clock)", "metric": "seconds", "value": v} for k, v in timings.items()]
+    all_rows = rows + [
+        {"task": k, "method": "(wall clock)", "metric": "seconds", "value": v} for k, v in timings.items()
+    ]
     with csv_path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["task", "method", "metric", "value"])
         writer.writeheader()
@@ -257,7 +347,7 @@ def write_results(rows: list[dict], timings: dict, out_dir: Path, quick: bool) -
     lines = [
         "# Measured results of the medical applications",
         "",
-        f"Results of `python -m dimedia_course.benchmarks.applications{' --quick' if quick else ''}` "
+        f"Results of `python -m dimedia_course.course.benchmarks.applications{' --quick' if quick else ''}` "
         f"(32 x 32 MNI152 slices, {cfg['n_train']} training slices, {cfg['n_test']} test slices; training steps "
         f"(batch {cfg['batch_size']}): healthy prior {cfg['train_steps']}, segmentation {cfg['seg_steps']}, "
         f"synthesis {cfg['synth_steps']}, autoencoder {cfg['ae_steps']}, latent UNet {cfg['ldm_steps']}; "
@@ -285,8 +375,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration (~1-2 minutes)")
     parser.add_argument("--out-dir", type=Path, default=Path("benchmark_results"), help="where to write results")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice; 1 is faster on a busy machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice; 1 is faster on a busy machine)",
+    )
     args = parser.parse_args(argv)
     if args.threads is not None:
         if args.threads < 1:
