@@ -51,7 +51,7 @@ __all__ = [
     "release",
 ]
 
-COURSE_ROOT = Path(__file__).resolve().parents[1]
+COURSE_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "exercises"
 # Markers that must never reach students.
@@ -677,7 +677,3 @@ def main(argv=None) -> int:
     elif args.command == "feedback":
         print(f"feedback written to {generate_feedback(args.assignments or None, root=root, db_url=args.db)}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
