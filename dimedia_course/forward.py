@@ -11,21 +11,9 @@ from __future__ import annotations
 import torch
 
 from dimedia_course.schedules import NoiseSchedule, extract
+from dimedia_course.validation import check_alphas_cumprod
 
-__all__ = ["q_sample", "q_posterior_mean_variance"]
-
-
-def _alphas_cumprod_of(obj) -> torch.Tensor:
-    """Accept a tensor of cumulative alphas, a NoiseSchedule or a scheduler."""
-    if hasattr(obj, "alphas_cumprod"):
-        obj = obj.alphas_cumprod
-    if not torch.is_tensor(obj):
-        raise TypeError(
-            f"alphas_cumprod must be a 1-D tensor, a NoiseSchedule or a scheduler, got {type(obj).__name__}"
-        )
-    if obj.ndim != 1:
-        raise ValueError(f"alphas_cumprod must be 1-D, got shape {tuple(obj.shape)}")
-    return obj
+__all__ = ["q_sample", "posterior_coefficients", "q_posterior_mean_variance"]
 
 
 def q_sample(x0: torch.Tensor, t, noise: torch.Tensor, alphas_cumprod) -> torch.Tensor:
@@ -39,8 +27,26 @@ def q_sample(x0: torch.Tensor, t, noise: torch.Tensor, alphas_cumprod) -> torch.
     """
     if noise.shape != x0.shape:
         raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
-    ab = extract(_alphas_cumprod_of(alphas_cumprod), t, x0)
+    ab = extract(check_alphas_cumprod(alphas_cumprod), t, x0)
     return ab.sqrt() * x0 + (1.0 - ab).sqrt() * noise
+
+
+def posterior_coefficients(alpha_prod_t, alpha_prod_prev, alpha_t):
+    """Coefficients of ``q(x_{t'} | x_t, x_0) = N(c_0 x_0 + c_t x_t, beta_tilde I)`` (Ho et al. 2020, eq. 6-7)
+    for a step ``t -> t'`` with ``alpha_t = alphabar_t / alphabar_{t'}`` and ``beta_t = 1 - alpha_t``:
+
+    ``c_0 = sqrt(alphabar_{t'}) beta_t / (1 - alphabar_t)``,
+    ``c_t = sqrt(alpha_t) (1 - alphabar_{t'}) / (1 - alphabar_t)``,
+    ``beta_tilde = (1 - alphabar_{t'}) / (1 - alphabar_t) beta_t``.
+
+    Floats (the schedulers, in float64) or tensors (:func:`q_posterior_mean_variance`). Returns
+    ``(c_0, c_t, beta_tilde)``.
+    """
+    beta_t = 1.0 - alpha_t
+    coef_x0 = alpha_prod_prev**0.5 * beta_t / (1.0 - alpha_prod_t)
+    coef_xt = alpha_t**0.5 * (1.0 - alpha_prod_prev) / (1.0 - alpha_prod_t)
+    variance = (1.0 - alpha_prod_prev) / (1.0 - alpha_prod_t) * beta_t
+    return coef_x0, coef_xt, variance
 
 
 def q_posterior_mean_variance(x0: torch.Tensor, x_t: torch.Tensor, t, betas_or_schedule):
@@ -76,9 +82,7 @@ def q_posterior_mean_variance(x0: torch.Tensor, x_t: torch.Tensor, t, betas_or_s
     betas = schedule.betas.double()
     ab = torch.cumprod(1.0 - betas, dim=0)
     ab_prev = torch.cat([ab.new_ones(1), ab[:-1]])
-    coef_x0 = ab_prev.sqrt() * betas / (1.0 - ab)
-    coef_xt = (1.0 - betas).sqrt() * (1.0 - ab_prev) / (1.0 - ab)
-    variance = betas * (1.0 - ab_prev) / (1.0 - ab)
+    coef_x0, coef_xt, variance = posterior_coefficients(ab, ab_prev, 1.0 - betas)
     log_variance = torch.log(torch.cat([variance[1:2], variance[1:]])) if len(variance) > 1 else variance.log()
 
     mean = extract(coef_x0, t, x_t) * x0 + extract(coef_xt, t, x_t) * x_t

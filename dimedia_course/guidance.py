@@ -23,8 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dimedia_course.forward import _alphas_cumprod_of
 from dimedia_course.schedules import extract
+from dimedia_course.validation import batch_timesteps, check_alphas_cumprod, check_labels
 
 __all__ = [
     "classifier_free_guidance",
@@ -35,25 +35,8 @@ __all__ = [
 ]
 
 
-def _batch_timesteps(t, x: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(t, device=x.device)
-    if t.dtype.is_floating_point:
-        raise TypeError(f"t must hold integer timesteps, got dtype {t.dtype}")
-    if t.ndim == 0:
-        return t.long().expand(x.shape[0])
-    if t.shape != (x.shape[0],):
-        raise ValueError(f"t must be a scalar or shaped ({x.shape[0]},), got {tuple(t.shape)}")
-    return t.long()
-
-
-def _check_labels(y, x: torch.Tensor, name: str = "y") -> torch.Tensor:
-    if not torch.is_tensor(y):
-        raise TypeError(f"{name} must be a LongTensor of class labels, got {type(y).__name__}")
-    if y.dtype.is_floating_point or y.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"{name} must be shaped ({x.shape[0]},) to match the batch, got {tuple(y.shape)}")
-    return y.to(x.device).long()
+def _timesteps_of(t, x: torch.Tensor) -> torch.Tensor:
+    return batch_timesteps(t, x.shape[0], x.device)
 
 
 def classifier_free_guidance(model, x: torch.Tensor, t, y: torch.Tensor, guidance_scale: float, null_label: int):
@@ -69,8 +52,8 @@ def classifier_free_guidance(model, x: torch.Tensor, t, y: torch.Tensor, guidanc
 
     The conditional and unconditional outputs come from a single forward pass on a batch of ``2B``.
     """
-    t = _batch_timesteps(t, x)
-    y = _check_labels(y, x)
+    t = _timesteps_of(t, x)
+    y = check_labels(y, x)
     null = torch.full_like(y, int(null_label))
     out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]))
     cond, uncond = out.chunk(2)
@@ -91,7 +74,7 @@ class ClassifierFreeGuidedModel(nn.Module):
 
     def forward(self, x: torch.Tensor, t, y=None) -> torch.Tensor:
         if y is None:
-            return self.model(x, _batch_timesteps(t, x))
+            return self.model(x, _timesteps_of(t, x))
         return classifier_free_guidance(self.model, x, t, y, self.guidance_scale, self.null_label)
 
 
@@ -116,8 +99,8 @@ def classifier_gradient(classifier, x: torch.Tensor, t, y: torch.Tensor) -> torc
     works inside ``torch.no_grad()`` sampling loops; the result is detached. (Samples must be
     independent in the classifier, e.g. no batch-norm in training mode.)
     """
-    t = _batch_timesteps(t, x)
-    y = _check_labels(y, x)
+    t = _timesteps_of(t, x)
+    y = check_labels(y, x)
     with torch.enable_grad():
         x_in = x.detach().requires_grad_(True)
         logits = classifier(x_in, t)
@@ -146,12 +129,12 @@ class ClassifierGuidedModel(nn.Module):
         super().__init__()
         self.model = model
         self.classifier = classifier
-        self.register_buffer("alphas_cumprod", _alphas_cumprod_of(alphas_cumprod).detach().clone().float())
+        self.register_buffer("alphas_cumprod", check_alphas_cumprod(alphas_cumprod).detach().clone().float())
         self.scale = float(scale)
         self.conditional_model = conditional_model
 
     def forward(self, x: torch.Tensor, t, y=None) -> torch.Tensor:
-        t = _batch_timesteps(t, x)
+        t = _timesteps_of(t, x)
         eps = self.model(x, t, y) if (self.conditional_model and y is not None) else self.model(x, t)
         if y is None or self.scale == 0:
             return eps

@@ -21,8 +21,8 @@ import warnings
 
 import torch
 
-from dimedia_course.guidance import _check_labels
-from dimedia_course.sampling import _check_condition, _set_timesteps, denoiser_output, sample
+from dimedia_course.sampling import denoiser_output, sample, set_inference_timesteps
+from dimedia_course.validation import check_condition, check_labels
 
 __all__ = ["ddim_invert", "ddim_reconstruct"]
 
@@ -48,7 +48,7 @@ def ddim_invert(
     model,
     scheduler,
     x0: torch.Tensor,
-    num_inference_steps: int = 50,
+    num_inference_steps: int | None = 50,
     y: torch.Tensor | None = None,
     guidance_scale: float = 1.0,
     concat_condition: torch.Tensor | None = None,
@@ -60,9 +60,11 @@ def ddim_invert(
     """Map clean images ``x0`` to DDIM latents ``x_T`` (Song et al. 2021, eq. 12 with eta = 0,
     run backwards; Dhariwal & Nichol 2021, appendix F).
 
-    The loop mirrors :meth:`DDIMScheduler.step` exactly: for each inference timestep ``t`` in
+    The loop mirrors :func:`~dimedia_course.sampling.sample` exactly: for each inference timestep ``t`` in
     ascending order it undoes the step ``t -> scheduler.previous_timestep(t)``, evaluating the
-    network at timestep ``t``.
+    network at timestep ``t`` as the sampler does. So ``sample(model, scheduler, x_T=ddim_invert(model,
+    scheduler, x0, stop_index=k), start_index=k)`` returns ``x0`` exactly for a model whose output does not
+    depend on its input (and up to the change of the network output between neighbouring levels otherwise).
 
     Args:
         model: epsilon/x0/v-predicting denoiser ``model(x, t, y=None)``.
@@ -79,11 +81,11 @@ def ddim_invert(
             intermediate level ``t_L`` as in Wolleb et al. 2022 (anomaly detection) and SDEdit-like
             editing, with the deterministic DDIM ODE of Song et al. 2021, sec. 4.3.
         model_timestep: where the network is evaluated for the step ``current -> t``: ``"next"``
-            (default) at ``t``, mirroring :meth:`DDIMScheduler.step` (as e.g. in null-text inversion);
+            (default) at ``t``, the exact mirror of the sampler's step (as e.g. in null-text inversion);
             ``"current"`` at the level ``x`` is at (``max(current, 0)``), the explicit Euler step of the
-            ODE, ``eps(x_t, t)`` in Song et al. 2021, eq. 13 and Dhariwal & Nichol 2021, appendix F. With
-            few, large steps and a small model "current" is usually more accurate, because the network
-            then sees ``x`` at the noise level it was trained for.
+            ODE, ``eps(x_t, t)`` in Song et al. 2021, eq. 13 and Dhariwal & Nichol 2021, appendix F. The
+            network then sees ``x`` at the noise level it was trained for, but decoding with
+            :func:`~dimedia_course.sampling.sample` no longer undoes the inversion step for step.
     """
     _check_ddim(scheduler)
     if not torch.is_tensor(x0) or x0.ndim < 3:
@@ -91,10 +93,9 @@ def ddim_invert(
     if guidance_scale != 1.0 and y is None:
         raise ValueError("guidance_scale != 1 needs class labels y (classifier-free guidance)")
     if y is not None:
-        y = _check_labels(y, x0)
-    cond = _check_condition(concat_condition, x0)
-    _set_timesteps(scheduler, num_inference_steps, x0.device)
-    timesteps = [int(v) for v in scheduler.timesteps]
+        y = check_labels(y, x0)
+    cond = check_condition(concat_condition, x0)
+    timesteps = set_inference_timesteps(scheduler, num_inference_steps)
     if model_timestep not in ("next", "current"):
         raise ValueError(f"model_timestep must be 'next' or 'current', got {model_timestep!r}")
     if isinstance(stop_index, bool) or not isinstance(stop_index, int) or not 0 <= stop_index < len(timesteps):
@@ -124,7 +125,7 @@ def ddim_reconstruct(
     model,
     scheduler,
     x_T: torch.Tensor,
-    num_inference_steps: int = 50,
+    num_inference_steps: int | None = 50,
     y: torch.Tensor | None = None,
     guidance_scale: float = 1.0,
     concat_condition: torch.Tensor | None = None,

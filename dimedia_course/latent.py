@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import torch
 
-from dimedia_course.applications._diffusion import check_images, check_positive_int, ddim_loop, model_device
+from dimedia_course.sampling import sample
 from dimedia_course.training import train_diffusion
+from dimedia_course.validation import check_images, check_positive_int, model_device
 
 __all__ = ["LatentDiffusion", "kl_divergence"]
 
@@ -100,7 +101,7 @@ class LatentDiffusion:
         if scheduler is None:
             from dimedia_course.schedulers import DDIMScheduler
 
-            scheduler = DDIMScheduler(num_train_timesteps=1000)
+            scheduler = DDIMScheduler(num_train_timesteps=1000, clip_sample=False)  # latents are not in [-1, 1]
         self.scheduler = scheduler
         self.scale_factor: float | None = None
 
@@ -200,12 +201,18 @@ class LatentDiffusion:
     def sample(
         self, n: int, *, num_inference_steps: int = 50, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """Draw ``n`` latents with DDIM (Song et al. 2021) and decode them: ``x = D(z / s)``."""
+        """Draw ``n`` latents with the scheduler (:func:`~dimedia_course.sampling.sample`; DDIM by default, Song
+        et al. 2021) and decode them: ``x = D(z / s)``. Give the model a scheduler with ``clip_sample=False``:
+        scaled latents are not confined to ``[-1, 1]``."""
         check_positive_int(n, "n")
         if self.scale_factor is None:
             raise RuntimeError("train the model first: call fit_autoencoder and fit_diffusion")
         z_T = torch.randn((n, self.latent_channels, self.latent_size, self.latent_size), generator=generator)
-        z = ddim_loop(
-            self.unet, self.scheduler, z_T.to(self.device), num_inference_steps=num_inference_steps, clip=False
+        z = sample(
+            self.unet,
+            self.scheduler,
+            x_T=z_T.to(self.device),
+            num_inference_steps=num_inference_steps,
+            generator=generator,
         )
         return self.decode(z / self.scale_factor).clamp(-1, 1)

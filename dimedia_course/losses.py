@@ -16,41 +16,35 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dimedia_course.forward import _alphas_cumprod_of, q_sample
+from dimedia_course.forward import q_sample
 from dimedia_course.schedules import extract
+from dimedia_course.validation import PREDICTION_TYPES, check_alphas_cumprod, check_prediction_type
 
 __all__ = [
     "PREDICTION_TYPES",
+    "velocity",
     "get_velocity",
+    "x0_eps_from_output",
     "training_target",
     "predict_x0",
     "predict_epsilon",
     "diffusion_loss",
 ]
 
-PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def check_prediction_type(prediction_type: str) -> str:
-    """Raise a clear ValueError unless ``prediction_type`` is one of :data:`PREDICTION_TYPES`."""
-    if prediction_type not in PREDICTION_TYPES:
-        raise ValueError(f"unknown prediction_type {prediction_type!r}; expected one of {PREDICTION_TYPES}")
-    return prediction_type
-
-
-def _coefficients(t, like, alphas_cumprod):
-    ab = extract(_alphas_cumprod_of(alphas_cumprod), t, like)
-    return ab.sqrt(), (1.0 - ab).sqrt()
+def velocity(x0: torch.Tensor, noise: torch.Tensor, alpha_prod) -> torch.Tensor:
+    """``v = sqrt(alphabar) eps - sqrt(1 - alphabar) x_0`` at one noise level ``alpha_prod`` (a float or
+    a tensor that broadcasts against ``x0``) (Salimans & Ho 2022, sec. 4)."""
+    return alpha_prod**0.5 * noise - (1.0 - alpha_prod) ** 0.5 * x0
 
 
 def get_velocity(x0: torch.Tensor, noise: torch.Tensor, t, alphas_cumprod) -> torch.Tensor:
-    """The v-prediction target ``v = sqrt(alphabar_t) eps - sqrt(1 - alphabar_t) x_0``
-    (Salimans & Ho 2022, sec. 4)."""
+    """The v-prediction target :func:`velocity` at integer timesteps ``t`` (Salimans & Ho 2022, sec. 4)."""
     if noise.shape != x0.shape:
         raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
-    a, s = _coefficients(t, x0, alphas_cumprod)
-    return a * noise - s * x0
+    return velocity(x0, noise, extract(check_alphas_cumprod(alphas_cumprod), t, x0))
 
 
 def training_target(x0: torch.Tensor, noise: torch.Tensor, t, alphas_cumprod, prediction_type: str):
@@ -63,33 +57,47 @@ def training_target(x0: torch.Tensor, noise: torch.Tensor, t, alphas_cumprod, pr
     return get_velocity(x0, noise, t, alphas_cumprod)
 
 
-def _output_coefficients(model_output, x_t, t, alphas_cumprod, prediction_type):
-    """Check a network output against ``x_t`` and return ``(sqrt(alphabar_t), sqrt(1 - alphabar_t))``."""
+def x0_eps_from_output(model_output: torch.Tensor, x_t: torch.Tensor, alpha_prod, prediction_type: str):
+    """``(x0_hat, eps_hat)`` from a network output for ``x_t`` at the noise level ``alpha_prod``
+    (alphabar_t: a float or a tensor broadcasting against ``x_t``). Every parameterisation is linear in
+    ``(x_t, x_0, eps)`` with ``x_t = sqrt(alphabar) x_0 + sqrt(1 - alphabar) eps`` (Ho et al. 2020, eq. 4):
+
+    - epsilon: ``x0 = (x_t - sqrt(1 - alphabar) eps) / sqrt(alphabar)`` (Ho et al. 2020, eq. 15);
+    - sample: ``eps = (x_t - sqrt(alphabar) x0) / sqrt(1 - alphabar)``;
+    - v_prediction: ``x0 = sqrt(alphabar) x_t - sqrt(1 - alphabar) v``,
+      ``eps = sqrt(alphabar) v + sqrt(1 - alphabar) x_t`` (Salimans & Ho 2022, sec. 4 and appendix D).
+
+    This is the one place of these conversions: :func:`predict_x0`, :func:`predict_epsilon` and the
+    schedulers (with float64 ``alpha_prod``) call it.
+    """
+    check_prediction_type(prediction_type)
+    a, s = alpha_prod**0.5, (1.0 - alpha_prod) ** 0.5
+    if prediction_type == "epsilon":
+        return (x_t - s * model_output) / a, model_output
+    if prediction_type == "sample":
+        return model_output, (x_t - a * model_output) / s
+    return a * x_t - s * model_output, a * model_output + s * x_t
+
+
+def _alpha_prod_for_output(model_output, x_t, t, alphas_cumprod, prediction_type):
+    """Check a network output against ``x_t`` and gather alphabar_t shaped to broadcast against it."""
     check_prediction_type(prediction_type)
     if model_output.shape != x_t.shape:
         raise ValueError(f"model_output shape {tuple(model_output.shape)} does not match x_t shape {tuple(x_t.shape)}")
-    return _coefficients(t, x_t, alphas_cumprod)
+    return extract(check_alphas_cumprod(alphas_cumprod), t, x_t)
 
 
 def predict_x0(model_output: torch.Tensor, x_t: torch.Tensor, t, alphas_cumprod, prediction_type: str):
-    """Estimate of ``x_0`` from a network output (Ho et al. 2020, eq. 15 for epsilon;
-    Salimans & Ho 2022, eq. for ``x = alpha z - sigma v`` for velocity)."""
-    a, s = _output_coefficients(model_output, x_t, t, alphas_cumprod, prediction_type)
-    if prediction_type == "epsilon":
-        return (x_t - s * model_output) / a
-    if prediction_type == "sample":
-        return model_output
-    return a * x_t - s * model_output
+    """Estimate of ``x_0`` from a network output at integer timesteps ``t`` (see :func:`x0_eps_from_output`)."""
+    ab = _alpha_prod_for_output(model_output, x_t, t, alphas_cumprod, prediction_type)
+    return x0_eps_from_output(model_output, x_t, ab, prediction_type)[0]
 
 
 def predict_epsilon(model_output: torch.Tensor, x_t: torch.Tensor, t, alphas_cumprod, prediction_type: str):
-    """Estimate of the noise ``eps`` from a network output (inverse of Ho et al. 2020, eq. 4)."""
-    a, s = _output_coefficients(model_output, x_t, t, alphas_cumprod, prediction_type)
-    if prediction_type == "epsilon":
-        return model_output
-    if prediction_type == "sample":
-        return (x_t - a * model_output) / s
-    return a * model_output + s * x_t
+    """Estimate of the noise ``eps`` from a network output at integer timesteps ``t`` (see
+    :func:`x0_eps_from_output`)."""
+    ab = _alpha_prod_for_output(model_output, x_t, t, alphas_cumprod, prediction_type)
+    return x0_eps_from_output(model_output, x_t, ab, prediction_type)[1]
 
 
 def call_model(model, x, t, y=None):
@@ -135,7 +143,7 @@ def diffusion_loss(
         raise ValueError(f"unknown reduction {reduction!r}; expected one of {_REDUCTIONS}")
     if not torch.is_tensor(x0) or x0.ndim < 2:
         raise ValueError("x0 must be a tensor shaped (B, C, ...)")
-    ac = _alphas_cumprod_of(alphas_cumprod)
+    ac = check_alphas_cumprod(alphas_cumprod)
     B = x0.shape[0]
     gen_device = generator.device if generator is not None else x0.device
     if t is None:

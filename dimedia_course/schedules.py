@@ -30,7 +30,7 @@ import math
 
 import torch
 
-__all__ = ["SCHEDULE_NAMES", "make_beta_schedule", "NoiseSchedule", "extract"]
+__all__ = ["SCHEDULE_NAMES", "canonical_schedule_name", "make_beta_schedule", "NoiseSchedule", "extract"]
 
 # canonical name -> accepted spellings
 _ALIASES = {
@@ -42,7 +42,8 @@ _ALIASES = {
 SCHEDULE_NAMES = tuple(name for names in _ALIASES.values() for name in names)
 
 
-def _canonical_name(name: str) -> str:
+def canonical_schedule_name(name: str) -> str:
+    """The canonical name of a beta schedule given in any accepted spelling (e.g. MONAI's ``"linear_beta"``)."""
     if not isinstance(name, str):
         raise TypeError(f"schedule name must be a str, got {type(name).__name__}")
     for canonical, names in _ALIASES.items():
@@ -88,7 +89,7 @@ def make_beta_schedule(
         cosine_s: offset ``s`` of the cosine schedule (0.008 in the paper).
         sig_range: the sigmoid schedule spans ``sigmoid(-sig_range) .. sigmoid(sig_range)``.
     """
-    canonical = _canonical_name(name)
+    canonical = canonical_schedule_name(name)
     T = _check_num_timesteps(num_train_timesteps)
     if canonical == "cosine":
         if cosine_s < 0:

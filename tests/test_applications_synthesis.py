@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from dimedia_course import make_generator
-from dimedia_course.applications.synthesis import GuidedDenoiser, evaluate_synthesis, synthesize
+from dimedia_course.applications.synthesis import evaluate_synthesis, synthesize
+from dimedia_course.sampling import sample
 from dimedia_course.schedulers import DDIMScheduler
 
 
@@ -18,15 +19,23 @@ class TinyClassDenoiser(torch.nn.Module):
         return self.conv(x) + self.embed(y).view(-1, 1, 1, 1)
 
 
-def test_guided_denoiser_combination():
-    model = TinyClassDenoiser()
-    x, t = torch.randn(3, 1, 8, 8), torch.zeros(3, dtype=torch.long)
-    y = torch.tensor([0, 1, 1])
-    cond, uncond = model(x, t, y), model(x, t, torch.full_like(y, 2))
-    out = GuidedDenoiser(model, y, 3.0, null_label=2)(x, t)
-    torch.testing.assert_close(out, uncond + 3.0 * (cond - uncond))
-    torch.testing.assert_close(GuidedDenoiser(model, y, 1.0, null_label=2)(x, t), cond)
-    torch.testing.assert_close(GuidedDenoiser(model, y, 0.0, null_label=2)(x, t), uncond)
+def test_synthesize_is_guided_sampling():
+    """synthesize = sampling.sample with labels and guidance_scale (one sampler, one CFG formula)."""
+    model, sched = TinyClassDenoiser(), DDIMScheduler(num_train_timesteps=100)
+    labels = torch.tensor([0, 1, 1])
+    out = synthesize(
+        model,
+        sched,
+        labels,
+        image_shape=(1, 8, 8),
+        num_classes=2,
+        guidance_scale=3.0,
+        num_inference_steps=5,
+        generator=make_generator(3),
+    )
+    x_T = torch.randn((3, 1, 8, 8), generator=make_generator(3))
+    ref = sample(model, sched, x_T=x_T, y=labels, guidance_scale=3.0, null_label=2, num_inference_steps=5)
+    torch.testing.assert_close(out, ref)
 
 
 def test_synthesize_and_evaluate():

@@ -115,7 +115,7 @@ def test_guidance_errors(tiny_cond_net):
         classifier_free_guidance(tiny_cond_net, x, 1, torch.tensor([0, 1]), 2.0, 3)
     with pytest.raises(TypeError, match="integer class labels"):
         classifier_free_guidance(tiny_cond_net, x, 1, torch.zeros(3), 2.0, 3)
-    with pytest.raises(ValueError, match=r"t must be a scalar or shaped \(3,\)"):
+    with pytest.raises(ValueError, match=r"t must be a scalar or shaped \(B,\) = \(3,\)"):
         classifier_gradient(LinearClassifier(36), x, torch.tensor([1, 2]), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="logits shaped"):
         classifier_gradient(lambda z, t: z, x, 1, torch.tensor([0, 1, 2]))

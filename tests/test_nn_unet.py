@@ -67,7 +67,7 @@ def test_bad_inputs():
     model = SmallUNet(base_channels=16)
     with pytest.raises(ValueError, match="divisible"):
         model(torch.randn(1, 1, 30, 30), torch.tensor([1]))
-    with pytest.raises(ValueError, match="channels"):
+    with pytest.raises(ValueError, match="channel"):
         model(torch.randn(1, 2, 16, 16), torch.tensor([1]))
     with pytest.raises(ValueError, match="unconditional"):
         model(torch.randn(1, 1, 16, 16), torch.tensor([1]), torch.tensor([0]))

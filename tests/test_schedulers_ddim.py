@@ -16,7 +16,7 @@ def _data(shape=(2, 1, 4, 4), seed=0):
 @pytest.mark.parametrize("n", [1, 10, 33, 50, 1000])
 @pytest.mark.parametrize("offset", [0, 1])
 def test_leading_timesteps_equal_monai(n, offset):
-    ours, ref = DDIMScheduler(steps_offset=offset), MonaiDDIM(steps_offset=offset)
+    ours, ref = DDIMScheduler(steps_offset=offset, timestep_spacing="leading"), MonaiDDIM(steps_offset=offset)
     assert torch.equal(ours.timesteps, ref.timesteps)  # set in __init__ too
     ours.set_timesteps(n)
     ref.set_timesteps(n)
@@ -29,7 +29,7 @@ def test_leading_timesteps_equal_monai(n, offset):
 @pytest.mark.parametrize("n", [10, 50])
 def test_step_eta0_matches_monai(schedule, prediction_type, clip, n):
     kw = dict(schedule=schedule, prediction_type=prediction_type, clip_sample=clip)
-    ours, ref = DDIMScheduler(1000, **kw), MonaiDDIM(1000, **kw)
+    ours, ref = DDIMScheduler(1000, **kw, timestep_spacing="leading"), MonaiDDIM(1000, **kw)
     ours.set_timesteps(n)
     ref.set_timesteps(n)
     x, out = _data()
@@ -43,7 +43,7 @@ def test_step_eta0_matches_monai(schedule, prediction_type, clip, n):
 @pytest.mark.parametrize("set_alpha_to_one, offset", [(True, 0), (False, 1)])
 def test_step_eta_positive_matches_monai(eta, set_alpha_to_one, offset):
     kw = dict(set_alpha_to_one=set_alpha_to_one, steps_offset=offset, clip_sample=False)
-    ours, ref = DDIMScheduler(**kw), MonaiDDIM(**kw)
+    ours, ref = DDIMScheduler(**kw, timestep_spacing="leading"), MonaiDDIM(**kw)
     ours.set_timesteps(20)
     ref.set_timesteps(20)
     x, out = _data()
@@ -66,7 +66,7 @@ def test_step_eta_positive_matches_monai(eta, set_alpha_to_one, offset):
 @pytest.mark.parametrize("clip", [True, False])
 def test_reversed_step_matches_monai(prediction_type, clip):
     kw = dict(prediction_type=prediction_type, clip_sample=clip)
-    ours, ref = DDIMScheduler(**kw), MonaiDDIM(**kw)
+    ours, ref = DDIMScheduler(**kw, timestep_spacing="leading"), MonaiDDIM(**kw)
     ours.set_timesteps(50)
     ref.set_timesteps(50)
     x, out = _data()
@@ -108,13 +108,13 @@ def test_trailing_and_linspace_steps_are_consistent():
     assert s.timesteps.tolist() == [999, 666, 333, 0]
     assert s.previous_timestep(333) == 0 and s.previous_timestep(0) == -1
     # trailing / linspace ignore steps_offset, as in diffusers
-    s2 = DDIMScheduler(1000, steps_offset=1)
+    s2 = DDIMScheduler(1000, steps_offset=1, timestep_spacing="leading")
     s2.set_timesteps(4, timestep_spacing="linspace")
     assert s2.timesteps.tolist() == [999, 666, 333, 0]
 
 
 def test_full_eta0_chain_matches_monai():
-    ours, ref = DDIMScheduler(clip_sample=False), MonaiDDIM(clip_sample=False)
+    ours, ref = DDIMScheduler(clip_sample=False, timestep_spacing="leading"), MonaiDDIM(clip_sample=False)
     ours.set_timesteps(10)
     ref.set_timesteps(10)
     x, _ = _data()

@@ -20,7 +20,7 @@ def _data(shape=(2, 1, 4, 4), seed=0):
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
 def test_schedule_and_add_noise_match_monai(schedule):
-    ours, ref = DDPMScheduler(100, schedule), MonaiDDPM(100, schedule)
+    ours, ref = DDPMScheduler(100, schedule, timestep_spacing="leading"), MonaiDDPM(100, schedule)
     torch.testing.assert_close(ours.alphas_cumprod, ref.alphas_cumprod.float(), rtol=1e-4, atol=1e-7)
     x0, noise = _data()
     t = torch.tensor([3, 97])
@@ -30,7 +30,7 @@ def test_schedule_and_add_noise_match_monai(schedule):
 
 @pytest.mark.parametrize("n", [1, 7, 50, 999, 1000])
 def test_leading_timesteps_equal_monai(n):
-    ours, ref = DDPMScheduler(), MonaiDDPM()
+    ours, ref = DDPMScheduler(timestep_spacing="leading"), MonaiDDPM()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         ours.set_timesteps(n)
@@ -45,7 +45,7 @@ def test_leading_timesteps_equal_monai(n):
 @pytest.mark.parametrize("clip", [True, False])
 def test_step_matches_monai_with_same_generator(schedule, prediction_type, variance_type, clip):
     kw = dict(schedule=schedule, prediction_type=prediction_type, variance_type=variance_type, clip_sample=clip)
-    ours, ref = DDPMScheduler(1000, **kw), MonaiDDPM(1000, **kw)
+    ours, ref = DDPMScheduler(1000, **kw, timestep_spacing="leading"), MonaiDDPM(1000, **kw)
     x, out = _data()
     for t in (999, 500, 1, 0):
         a = ours.step(out, t, x, generator=torch.Generator().manual_seed(t))
@@ -57,7 +57,10 @@ def test_step_matches_monai_with_same_generator(schedule, prediction_type, varia
 
 @pytest.mark.parametrize("variance_type", ["learned", "learned_range"])
 def test_learned_variances_match_monai(variance_type):
-    ours, ref = DDPMScheduler(variance_type=variance_type), MonaiDDPM(variance_type=variance_type)
+    ours, ref = (
+        DDPMScheduler(variance_type=variance_type, timestep_spacing="leading"),
+        MonaiDDPM(variance_type=variance_type),
+    )
     x, out = _data((2, 2, 4, 4))
     var = torch.rand(2, 2, 4, 4, generator=torch.Generator().manual_seed(1)) * 0.01
     if variance_type == "learned_range":
@@ -74,7 +77,7 @@ def test_learned_variances_match_monai(variance_type):
 
 
 def test_step_with_strided_leading_matches_monai_and_warns():
-    ours, ref = DDPMScheduler(), MonaiDDPM()
+    ours, ref = DDPMScheduler(timestep_spacing="leading"), MonaiDDPM()
     with pytest.warns(UserWarning, match="trailing"):
         ours.set_timesteps(20)
     ref.set_timesteps(20)
@@ -174,5 +177,5 @@ def test_errors():
         s.step(x, 1.5, x)
     with pytest.raises(ValueError, match="batch has 2"):
         s.add_noise(x, x, torch.tensor([1, 2, 3]))
-    with pytest.raises(ValueError, match=r"timesteps must lie in \[0, 99\]"):
+    with pytest.raises(ValueError, match=r"timesteps t must lie in \[0, 99\]"):
         s.add_noise(x, x, torch.tensor([1, 200]))

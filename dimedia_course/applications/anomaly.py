@@ -24,18 +24,12 @@ import math
 import torch
 import torch.nn.functional as F
 
-from dimedia_course.applications._diffusion import (
-    check_binary_mask,
-    check_images,
-    check_positive_int,
-    check_scheduler,
-    ddim_invert_partial,
-    ddim_loop,
-    inference_timesteps,
-)
 from dimedia_course.data.brain import brain_mask as threshold_mask
 from dimedia_course.forward import q_sample
+from dimedia_course.inversion import ddim_invert
 from dimedia_course.metrics import auroc, dice
+from dimedia_course.sampling import sample, set_inference_timesteps
+from dimedia_course.validation import check_binary_mask, check_images, check_positive_int, check_scheduler
 
 __all__ = ["brain_mask", "gaussian_smooth", "healthy_reconstruction", "anomaly_map", "evaluate_anomaly_maps"]
 
@@ -85,22 +79,28 @@ def healthy_reconstruction(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Pseudo-healthy reconstruction of ``images`` from noise level ``noise_level`` (fraction of the
-    ``T`` training steps, e.g. 0.4 = ``t_L ~ 400`` of 1000) with a model trained on healthy images."""
+    ``T`` training steps, e.g. 0.4 = ``t_L ~ 400`` of 1000) with a model trained on healthy images.
+
+    ``method="partial_noise"`` noises the image to ``t_L`` with eq. 4 of Ho et al. 2020 (SDEdit-like,
+    Meng et al. 2022); ``method="ddim"`` encodes it deterministically with
+    :func:`~dimedia_course.inversion.ddim_invert` (Wolleb et al. 2022). Both decode with
+    :func:`~dimedia_course.sampling.sample` from ``start_index``, on the scheduler's own timesteps, so
+    that inversion and decoding mirror each other (use a DDIM scheduler with ``clip_sample=False`` for
+    ``"ddim"``: clipping breaks invertibility).
+    """
     check_scheduler(scheduler)
     check_images(images, "images")
     check_positive_int(num_inference_steps, "num_inference_steps")
+    if method not in ("partial_noise", "ddim"):
+        raise ValueError(f"method must be 'partial_noise' or 'ddim', got {method!r}")
     start = _start_index(noise_level, num_inference_steps)
-    timesteps = inference_timesteps(scheduler, num_inference_steps, images.device)
-    t_L = int(timesteps[start])
+    timesteps = set_inference_timesteps(scheduler, num_inference_steps)
     if method == "partial_noise":
         noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
-        x_L = q_sample(images, t_L, noise, scheduler.alphas_cumprod)  # Ho et al. 2020, eq. 4
-    elif method == "ddim":
-        x_L = ddim_invert_partial(model, scheduler, images, num_inference_steps=num_inference_steps, start_index=start)
+        x_L = q_sample(images, timesteps[start], noise, scheduler.alphas_cumprod)  # Ho et al. 2020, eq. 4
     else:
-        raise ValueError(f"method must be 'partial_noise' or 'ddim', got {method!r}")
-    with torch.no_grad():
-        return ddim_loop(model, scheduler, x_L, num_inference_steps=num_inference_steps, start_index=start)
+        x_L = ddim_invert(model, scheduler, images, num_inference_steps=None, stop_index=start)
+    return sample(model, scheduler, x_T=x_L, start_index=start, generator=generator)
 
 
 def anomaly_map(

@@ -29,13 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dimedia_course.applications._diffusion import (
-    check_binary_mask,
-    check_images,
-    check_positive_int,
-    check_scheduler,
-    ddim_loop,
-)
+from dimedia_course.sampling import sample
+from dimedia_course.validation import check_binary_mask, check_images, check_positive_int, check_scheduler
 
 __all__ = [
     "fft2c",
@@ -321,7 +316,9 @@ def diffusion_reconstruct(
             ``zeta_t = dps_scale / ||y - A(x0_hat)||``).
         eta: DDIM stochasticity (0 = deterministic given ``x_T``).
 
-    The last estimate is made consistent with the data once more (``dc``) and clipped to ``[-1, 1]``.
+    Sampling is :func:`~dimedia_course.sampling.sample` with its ``x0_correction`` (dc) or ``likelihood``
+    (dps) hook, on the scheduler's own timesteps and clipping. The last estimate is made consistent with the
+    data once more (``dc``) and clipped to ``[-1, 1]``.
     """
     check_scheduler(scheduler)
     check_positive_int(num_inference_steps, "num_inference_steps")
@@ -348,32 +345,19 @@ def diffusion_reconstruct(
     elif tuple(x_T.shape) != (batch, 1, *size):
         raise ValueError(f"x_T must be shaped {(batch, 1, *size)}, got {tuple(x_T.shape)}")
 
-    if method == "dc":
-        x = ddim_loop(
-            model,
-            scheduler,
-            x_T,
-            num_inference_steps=num_inference_steps,
-            eta=eta,
-            generator=generator,
-            correct_x0=lambda x0: dc(x0).clamp(-1, 1),
-        )
-    else:
-
-        def loss(x0):
-            return operator.residual_norm(x0, measurement)
-
+    hooks = {"x0_correction": lambda x0, t: dc(x0).clamp(-1, 1)}
+    if method == "dps":
         # DPS step size zeta_t = dps_scale / ||y - A x0_hat|| (Chung et al. 2023, App. C): normalise the
         # gradient of the *norm*, which the loss already is, so a constant step works across operators
-        x = ddim_loop(
-            model,
-            scheduler,
-            x_T,
-            num_inference_steps=num_inference_steps,
-            eta=eta,
-            generator=generator,
-            likelihood_grad=loss,
-            guidance_step=dps_scale,
-        )
+        hooks = {"likelihood": lambda x0: operator.residual_norm(x0, measurement), "dps_scale": dps_scale}
+    x = sample(
+        model,
+        scheduler,
+        x_T=x_T,
+        num_inference_steps=num_inference_steps,
+        eta=eta,
+        generator=generator,
+        **hooks,
+    )
     with torch.no_grad():
         return dc(x).clamp(-1, 1) if method == "dc" else x.clamp(-1, 1)

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import torch
 
-from dimedia_course.applications._diffusion import (
+from dimedia_course.metrics import dice
+from dimedia_course.sampling import sample
+from dimedia_course.training import train_diffusion
+from dimedia_course.validation import (
     check_binary_mask,
     check_images,
     check_positive_int,
     check_scheduler,
-    ddim_loop,
     model_device,
 )
-from dimedia_course.metrics import dice
-from dimedia_course.training import train_diffusion
 
 __all__ = ["mask_to_signal", "signal_to_mask", "train_segmentation_model", "segment", "evaluate_segmentation"]
 
@@ -97,16 +97,15 @@ def segment(
     # draw the whole ensemble in one batch: repeat each image n_samples times
     cond = images.repeat(n_samples, 1, 1, 1)
     x_T = torch.randn((n_samples * b, 1, h, w), generator=generator, device=images.device, dtype=images.dtype)
-    with torch.no_grad():
-        out = ddim_loop(
-            model,
-            scheduler,
-            x_T,
-            num_inference_steps=num_inference_steps,
-            eta=eta,
-            generator=generator,
-            concat_condition=cond,
-        )
+    out = sample(
+        model,
+        scheduler,
+        x_T=x_T,
+        num_inference_steps=num_inference_steps,
+        eta=eta,
+        generator=generator,
+        concat_condition=cond,
+    )
     samples = signal_to_mask(out).view(n_samples, b, 1, h, w)
     mean = samples.mean(dim=0)
     return {

@@ -2,9 +2,10 @@
 
 A single network is trained with and without the class label (the label is replaced by the null
 label ``num_classes`` with probability ``p_uncond``, Ho & Salimans 2022, Alg. 1). At sampling time the
-two predictions are combined, ``eps = eps(x, null) + w (eps(x, y) - eps(x, null))`` (eq. 6 with
-``w = 1 + guidance weight``); ``w = 1`` is plain conditional sampling, larger ``w`` trades diversity for
-class fidelity.
+two predictions are combined, ``eps = eps(x, null) + s (eps(x, y) - eps(x, null))`` (eq. 6 written with
+the guidance scale ``s = 1 + w`` of the paper's weight ``w``); ``s = 1`` is plain conditional sampling,
+larger ``s`` trades diversity for class fidelity. Sampling is :func:`~dimedia_course.sampling.sample` with
+``y`` and ``guidance_scale`` (:func:`~dimedia_course.guidance.classifier_free_guidance`).
 
 Evaluation without a pretrained feature network (offline, CPU):
 
@@ -19,37 +20,15 @@ from __future__ import annotations
 
 import torch
 
-from dimedia_course.applications._diffusion import check_images, check_positive_int, check_scheduler, ddim_loop
 from dimedia_course.metrics import mmd, pairwise_ms_ssim
+from dimedia_course.sampling import sample
+from dimedia_course.validation import check_images, check_positive_int, check_scheduler, model_device
 
-__all__ = ["GuidedDenoiser", "synthesize", "evaluate_synthesis", "SMALL_MS_SSIM"]
+__all__ = ["synthesize", "evaluate_synthesis", "SMALL_MS_SSIM"]
 
 #: MS-SSIM settings that fit 32 x 32 images: 3 scales (Wang et al. 2003 weights of scales 1-3,
 #: renormalised) and a 5 x 5 Gaussian window.
 SMALL_MS_SSIM = {"weights": (0.0448 / 0.6305, 0.2856 / 0.6305, 0.3001 / 0.6305), "win_size": 5, "sigma": 1.0}
-
-
-class GuidedDenoiser(torch.nn.Module):
-    """Classifier-free guided prediction (Ho & Salimans 2022, eq. 6) as a plain ``model(x, t)``.
-
-    ``labels`` are fixed at construction; conditional and unconditional passes run in one batch.
-    """
-
-    def __init__(self, model, labels: torch.Tensor, guidance_scale: float, null_label: int):
-        super().__init__()
-        self.model = model
-        self.labels = labels
-        self.guidance_scale = float(guidance_scale)
-        self.null_label = int(null_label)
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        y = self.labels.to(x.device)
-        if self.guidance_scale == 1.0:
-            return self.model(x, t, y)
-        null = torch.full_like(y, self.null_label)
-        out = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]))
-        cond, uncond = out.chunk(2)
-        return uncond + self.guidance_scale * (cond - uncond)
 
 
 def synthesize(
@@ -64,8 +43,8 @@ def synthesize(
     eta: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Generate one image per entry of ``labels`` (ints in ``[0, num_classes)``) with CFG weight
-    ``guidance_scale`` (``w`` of eq. 6; 1 = no guidance, 0 = unconditional). Returns ``(B, C, H, W)``."""
+    """Generate one image per entry of ``labels`` (ints in ``[0, num_classes)``) with the CFG scale
+    ``guidance_scale`` (``s``: 1 = plain conditional, 0 = unconditional). Returns ``(B, C, H, W)``."""
     check_scheduler(scheduler)
     check_positive_int(num_inference_steps, "num_inference_steps")
     check_positive_int(num_classes, "num_classes")
@@ -77,11 +56,19 @@ def synthesize(
         raise ValueError(f"image_shape must be (C, H, W) positive ints, got {image_shape!r}")
     if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) or guidance_scale < 0:
         raise ValueError(f"guidance_scale must be a non-negative number, got {guidance_scale!r}")
-    guided = GuidedDenoiser(model, labels.long(), guidance_scale, null_label=num_classes)
-    device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else labels.device
+    device = model_device(model)
     x_T = torch.randn((labels.numel(), *image_shape), generator=generator, device=device)
-    with torch.no_grad():
-        return ddim_loop(guided, scheduler, x_T, num_inference_steps=num_inference_steps, eta=eta, generator=generator)
+    return sample(
+        model,
+        scheduler,
+        x_T=x_T,
+        y=labels.long().to(device),
+        guidance_scale=float(guidance_scale),
+        null_label=num_classes,
+        num_inference_steps=num_inference_steps,
+        eta=eta,
+        generator=generator,
+    )
 
 
 def evaluate_synthesis(

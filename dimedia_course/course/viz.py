@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from dimedia_course.forward import q_sample
+
 __all__ = [
     "to_numpy_images",
     "show_images",
@@ -235,7 +237,7 @@ def plot_forward_process(
     elif tuple(noise.shape) != tuple(x0.shape):
         raise ValueError(f"noise: expected shape {tuple(x0.shape)} like x0, got {tuple(noise.shape)}")
     noise = noise.detach().to("cpu", torch.float32)
-    columns = [abar[t].sqrt() * x0 + (1 - abar[t]).sqrt() * noise for t in steps]
+    columns = [q_sample(x0, t, noise, abar) for t in steps]  # Ho et al. 2020, eq. 4
     grid = torch.stack(columns, dim=1).flatten(0, 1)  # row-major: image i, timestep j
     titles = [f"t = {steps[j]}" if i == 0 else "" for i in range(x0.shape[0]) for j in range(len(steps))]
     return show_images(grid, nrow=len(steps), titles=titles, fig=fig, vmin=-1.5, vmax=1.5, panel_size=panel_size)

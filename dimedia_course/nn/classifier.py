@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dimedia_course.forward import _alphas_cumprod_of
-from dimedia_course.nn._inputs import batch_timesteps
+from dimedia_course.forward import q_sample
 from dimedia_course.nn.embeddings import TimestepEmbedding
-from dimedia_course.nn.unet import ResidualBlock, SelfAttention, _groups
+from dimedia_course.nn.unet import ResidualBlock, SelfAttention, group_norm_groups
+from dimedia_course.validation import batch_timesteps, check_alphas_cumprod
 
 
 class NoisyClassifier(nn.Module):
@@ -66,7 +66,7 @@ class NoisyClassifier(nn.Module):
             self.downsamples.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))
             prev = ch
         self.attn = SelfAttention(prev) if attention else nn.Identity()
-        self.norm_out = nn.GroupNorm(_groups(prev), prev)
+        self.norm_out = nn.GroupNorm(group_norm_groups(prev), prev)
         self.head = nn.Linear(prev, num_classes)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -124,7 +124,7 @@ def train_noisy_classifier(
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    ac = _alphas_cumprod_of(alphas_cumprod).float()
+    ac = check_alphas_cumprod(alphas_cumprod).float()
     T = int(ac.shape[0]) if max_timestep is None else int(max_timestep)
     if not 1 <= T <= ac.shape[0]:
         raise ValueError(f"max_timestep must be in [1, {ac.shape[0]}], got {max_timestep!r}")
@@ -141,8 +141,7 @@ def train_noisy_classifier(
         y = labels[idx].to(device).long()
         t = torch.randint(0, T, (x0.shape[0],), generator=gen).to(device)
         noise = torch.randn(x0.shape, generator=gen).to(device)
-        a = ac[t].view(-1, 1, 1, 1)
-        x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        x_t = q_sample(x0, t, noise, ac)  # Ho et al. 2020, eq. 4
         logits = classifier(x_t, t)
         loss = F.cross_entropy(logits, y)
         opt.zero_grad(set_to_none=True)

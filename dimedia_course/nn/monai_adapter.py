@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from dimedia_course.nn._inputs import batch_labels, batch_timesteps, check_image_batch
+from dimedia_course.validation import batch_labels, batch_timesteps, check_images
 
 
 class MonaiUNetAdapter(nn.Module):
@@ -81,7 +81,7 @@ class MonaiUNetAdapter(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        check_image_batch(x, self.in_channels)
+        check_images(x, "x", channels=self.in_channels)
         f = self.downsample_factor
         if x.shape[-2] % f or x.shape[-1] % f:
             raise ValueError(f"image size {tuple(x.shape[-2:])} must be divisible by {f}")

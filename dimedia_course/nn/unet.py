@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dimedia_course.nn._inputs import batch_labels, batch_timesteps, check_image_batch
 from dimedia_course.nn.embeddings import TimestepEmbedding
+from dimedia_course.validation import batch_labels, batch_timesteps, check_images
 
 
-def _groups(channels: int) -> int:
+def group_norm_groups(channels: int) -> int:
     """Number of GroupNorm groups: 8 when it divides ``channels``, else the largest divisor <= 8."""
     for g in (8, 4, 2, 1):
         if channels % g == 0:
@@ -40,10 +40,10 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, emb_dim: int, dropout: float = 0.0):
         super().__init__()
-        self.norm1 = nn.GroupNorm(_groups(in_channels), in_channels)
+        self.norm1 = nn.GroupNorm(group_norm_groups(in_channels), in_channels)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
         self.emb_proj = nn.Linear(emb_dim, out_channels)
-        self.norm2 = nn.GroupNorm(_groups(out_channels), out_channels)
+        self.norm2 = nn.GroupNorm(group_norm_groups(out_channels), out_channels)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
@@ -63,7 +63,7 @@ class SelfAttention(nn.Module):
         if channels % num_heads:
             num_heads = 1
         self.num_heads = num_heads
-        self.norm = nn.GroupNorm(_groups(channels), channels)
+        self.norm = nn.GroupNorm(group_norm_groups(channels), channels)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.proj = nn.Conv2d(channels, channels, 1)
 
@@ -184,12 +184,12 @@ class SmallUNet(nn.Module):
             self.upsamples.append(nn.Conv2d(ch, ch, 3, padding=1) if i > 0 else nn.Identity())
             prev = ch
 
-        self.norm_out = nn.GroupNorm(_groups(prev), prev)
+        self.norm_out = nn.GroupNorm(group_norm_groups(prev), prev)
         self.conv_out = nn.Conv2d(prev, out_channels, 3, padding=1)
 
     # ------------------------------------------------------------------ helpers
     def _check_inputs(self, x: torch.Tensor, t, y):
-        check_image_batch(x, self.in_channels)
+        check_images(x, "x", channels=self.in_channels)
         h, w = x.shape[-2:]
         f = self.downsample_factor
         if h % f or w % f:

@@ -3,21 +3,23 @@
 A scheduler owns a noise schedule (betas, alphas, alphabar) and the list of *inference timesteps*
 that a sampler visits, from the noisiest to the cleanest. ``set_timesteps`` chooses that list:
 
-``timestep_spacing="leading"`` (default)
+``timestep_spacing="trailing"`` (the course default)
+    ``round(T - i * T / n) - 1`` for ``i = 0 .. n-1`` (diffusers; Lin et al. 2024, "Common diffusion noise
+    schedules and sample steps are flawed", table 2): always starts at ``T - 1``, ends at ``T / n - 1``, and
+    every step goes to the next timestep of the list. ``steps_offset`` is ignored, as in diffusers.
+``timestep_spacing="leading"`` (MONAI parity)
     MONAI 1.6's ``set_timesteps``: ``round(linspace(T - 1 - steps_offset, 0, n)) + steps_offset``.
     (Note: diffusers calls this rule "linspace" and uses "leading" for
     ``arange(0, n) * (T // n) + steps_offset``; we keep MONAI's numbers under MONAI's default name.)
     In this mode ``step`` reproduces MONAI exactly, including how it picks the previous timestep:
-    ``t - 1`` for DDPM and ``t - T // n`` for DDIM.
-``timestep_spacing="trailing"`` (diffusers; Lin et al. 2024, "Common diffusion noise schedules and
-    sample steps are flawed", table 2)
-    ``round(T - i * T / n) - 1`` for ``i = 0 .. n-1``: always starts at ``T - 1``, ends at
-    ``T / n - 1``. ``steps_offset`` is ignored, as in diffusers.
+    ``t - 1`` for DDPM and ``t - T // n`` for DDIM, which need not be the next listed timestep (the
+    schedulers warn when a run lands off the timesteps the network is evaluated at).
 ``timestep_spacing="linspace"`` (diffusers)
     ``round(linspace(0, T - 1, n))`` reversed. ``steps_offset`` is ignored, as in diffusers.
 
 For "trailing" and "linspace" every step goes to the *next timestep of the list* (the last one to
-the clean image), so each step is consistent with the list it walks.
+the clean image), so each step is consistent with the list it walks. The default is chosen per
+scheduler with ``timestep_spacing=`` in the constructor and can be overridden in ``set_timesteps``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dimedia_course.losses import PREDICTION_TYPES
-from dimedia_course.schedules import NoiseSchedule, make_beta_schedule
+from dimedia_course.forward import q_sample
+from dimedia_course.losses import get_velocity, x0_eps_from_output
+from dimedia_course.schedules import NoiseSchedule, canonical_schedule_name, make_beta_schedule
+from dimedia_course.validation import as_int_timestep, check_prediction_type
 
 TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
 
@@ -40,9 +44,7 @@ _SCHEDULE_KWARGS = {
 
 
 def _schedule_from_args(num_train_timesteps: int, schedule: str, schedule_args: dict) -> NoiseSchedule:
-    from dimedia_course.schedules import _canonical_name  # noqa: PLC0415 (private helper)
-
-    canonical = _canonical_name(schedule)
+    canonical = canonical_schedule_name(schedule)
     allowed = _SCHEDULE_KWARGS[canonical]
     unknown = sorted(set(schedule_args) - set(allowed))
     if unknown:
@@ -51,19 +53,6 @@ def _schedule_from_args(num_train_timesteps: int, schedule: str, schedule_args: 
     if "s" in kwargs:  # MONAI's name for the cosine offset
         kwargs["cosine_s"] = kwargs.pop("s")
     return NoiseSchedule(make_beta_schedule(canonical, num_train_timesteps, **kwargs))
-
-
-def _as_int_timestep(timestep, name: str = "timestep") -> int:
-    """Accept a Python int or a one-element integer tensor."""
-    if torch.is_tensor(timestep):
-        if timestep.numel() != 1:
-            raise ValueError(f"{name} must be a single integer timestep, got a tensor of shape {tuple(timestep.shape)}")
-        if timestep.dtype.is_floating_point:
-            raise TypeError(f"{name} must be an integer, got a tensor of dtype {timestep.dtype}")
-        return int(timestep.item())
-    if isinstance(timestep, (int, np.integer)) and not isinstance(timestep, bool):
-        return int(timestep)
-    raise TypeError(f"{name} must be an int or a one-element integer tensor, got {type(timestep).__name__}")
 
 
 class BaseScheduler:
@@ -78,10 +67,13 @@ class BaseScheduler:
         clip_sample_min: float = -1.0,
         clip_sample_max: float = 1.0,
         steps_offset: int = 0,
+        timestep_spacing: str = "trailing",
         **schedule_args,
     ) -> None:
-        if prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f"unknown prediction_type {prediction_type!r}; expected one of {PREDICTION_TYPES}")
+        check_prediction_type(prediction_type)
+        if timestep_spacing not in TIMESTEP_SPACINGS:
+            raise ValueError(f"unknown timestep_spacing {timestep_spacing!r}; expected one of {TIMESTEP_SPACINGS}")
+        self.default_timestep_spacing = timestep_spacing
         if clip_sample_min >= clip_sample_max:
             raise ValueError(
                 f"clip_sample_min ({clip_sample_min}) must be smaller than clip_sample_max ({clip_sample_max})"
@@ -113,11 +105,14 @@ class BaseScheduler:
         )
 
     # ------------------------------------------------------------------ timesteps
-    def set_timesteps(self, num_inference_steps: int, device=None, timestep_spacing: str = "leading") -> None:
+    def set_timesteps(self, num_inference_steps: int, device=None, timestep_spacing: str | None = None) -> None:
         """Choose the ``num_inference_steps`` timesteps visited at inference (descending LongTensor).
 
-        See the module docstring for the three spacings. ``device`` places ``self.timesteps``.
+        See the module docstring for the three spacings; ``None`` uses the constructor's
+        ``timestep_spacing``. ``device`` places ``self.timesteps``.
         """
+        if timestep_spacing is None:
+            timestep_spacing = self.default_timestep_spacing
         if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, (int, np.integer)):
             raise TypeError(f"num_inference_steps must be an int, got {type(num_inference_steps).__name__}")
         T, n = self.num_train_timesteps, int(num_inference_steps)
@@ -151,7 +146,7 @@ class BaseScheduler:
 
     # ------------------------------------------------------------------ checks
     def _check_timestep(self, timestep, allow_clean: bool = False) -> int:
-        t = _as_int_timestep(timestep)
+        t = as_int_timestep(timestep)
         low = -1 if allow_clean else 0
         if not low <= t < self.num_train_timesteps:
             raise ValueError(f"timestep must lie in [{low}, {self.num_train_timesteps - 1}], got {t}")
@@ -178,13 +173,18 @@ class BaseScheduler:
         return float(self._alphas_cumprod64[t]) if t >= 0 else float(clean_value)
 
     def _predict_x0_eps(self, model_output, sample, alpha_prod_t: float):
-        """Convert the network output to (x0, eps) (Ho et al. 2020 eq. 15; Salimans & Ho 2022)."""
-        a, s = alpha_prod_t**0.5, (1.0 - alpha_prod_t) ** 0.5
-        if self.prediction_type == "epsilon":
-            return (sample - s * model_output) / a, model_output
-        if self.prediction_type == "sample":
-            return model_output, (sample - a * model_output) / s
-        return a * sample - s * model_output, a * model_output + s * sample
+        """(x0, eps) from the network output (:func:`~dimedia_course.losses.x0_eps_from_output`), float64 alphabar."""
+        return x0_eps_from_output(model_output, sample, alpha_prod_t, self.prediction_type)
+
+    def predict_original_sample(self, model_output: torch.Tensor, timestep, sample: torch.Tensor) -> torch.Tensor:
+        """The clean-image estimate that :meth:`step` uses at ``timestep`` (clipped when ``clip_sample``).
+
+        Samplers with an x0 hook (data consistency, DPS) call this, change the estimate, and hand it
+        back to ``step(..., pred_original_sample=...)``; it is differentiable in ``sample``.
+        """
+        t = self._check_timestep(timestep)
+        self._check_shapes(model_output, sample)
+        return self._clip(self._predict_x0_eps(model_output, sample, self._alpha_prod(t))[0])
 
     def _clip(self, x0: torch.Tensor) -> torch.Tensor:
         if self.clip_sample:
@@ -199,30 +199,12 @@ class BaseScheduler:
         return noise.to(sample.device)
 
     # ------------------------------------------------------------------ forward process
-    def _gather(self, timesteps, like: torch.Tensor) -> torch.Tensor:
-        timesteps = torch.as_tensor(timesteps)
-        if timesteps.dtype.is_floating_point:
-            raise TypeError(f"timesteps must be integers, got dtype {timesteps.dtype}")
-        timesteps = timesteps.reshape(-1).cpu()
-        if timesteps.numel() not in (1, like.shape[0]):
-            raise ValueError(f"timesteps has {timesteps.numel()} entries but the batch has {like.shape[0]} samples")
-        if int(timesteps.min()) < 0 or int(timesteps.max()) >= self.num_train_timesteps:
-            raise ValueError(f"timesteps must lie in [0, {self.num_train_timesteps - 1}]")
-        ab = self.alphas_cumprod.to(like.dtype)[timesteps.long()].to(like.device)
-        return ab.reshape(-1, *([1] * (like.ndim - 1)))
-
     def add_noise(self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps) -> torch.Tensor:
-        """``x_t = sqrt(alphabar_t) x_0 + sqrt(1 - alphabar_t) eps`` (Ho et al. 2020, eq. 4)."""
-        if noise.shape != original_samples.shape:
-            raise ValueError(
-                f"noise shape {tuple(noise.shape)} does not match original_samples {tuple(original_samples.shape)}"
-            )
-        ab = self._gather(timesteps, original_samples)
-        return ab**0.5 * original_samples + (1 - ab) ** 0.5 * noise
+        """``x_t = sqrt(alphabar_t) x_0 + sqrt(1 - alphabar_t) eps`` (Ho et al. 2020, eq. 4), i.e.
+        :func:`~dimedia_course.forward.q_sample`."""
+        return q_sample(original_samples, timesteps, noise, self.alphas_cumprod)
 
     def get_velocity(self, sample: torch.Tensor, noise: torch.Tensor, timesteps) -> torch.Tensor:
-        """``v = sqrt(alphabar_t) eps - sqrt(1 - alphabar_t) x_0`` (Salimans & Ho 2022)."""
-        if noise.shape != sample.shape:
-            raise ValueError(f"noise shape {tuple(noise.shape)} does not match sample {tuple(sample.shape)}")
-        ab = self._gather(timesteps, sample)
-        return ab**0.5 * noise - (1 - ab) ** 0.5 * sample
+        """``v = sqrt(alphabar_t) eps - sqrt(1 - alphabar_t) x_0`` (Salimans & Ho 2022), i.e.
+        :func:`~dimedia_course.losses.get_velocity`."""
+        return get_velocity(sample, noise, timesteps, self.alphas_cumprod)

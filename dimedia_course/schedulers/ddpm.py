@@ -11,7 +11,8 @@ Ho et al. 2020, eq. 7. The variance ``sigma_t^2`` is chosen by ``variance_type``
   ``(v+1)/2 * beta_t + (1-(v+1)/2) * beta_tilde_t``. (Nichol & Dhariwal 2021, eq. 15, interpolate
   in log space; MONAI 1.6 interpolates the variances linearly, and so do we, for compatibility.)
 
-With ``timestep_spacing="leading"`` (MONAI's behaviour) a step always uses the one-step posterior
+The course default ``timestep_spacing="trailing"`` steps to the previous listed timestep. With
+``timestep_spacing="leading"`` (MONAI's behaviour, kept for parity) a step always uses the one-step posterior
 ``q(x_{t-1} | x_t, x_0)``, even when the inference timesteps skip (``num_inference_steps < T``);
 the sample then stays noisy. For strided DDPM sampling use ``"trailing"`` or ``"linspace"``: a
 step from ``t`` to the previous listed timestep ``t'`` uses ``alpha = alphabar_t / alphabar_t'``
@@ -25,6 +26,7 @@ import warnings
 
 import torch
 
+from dimedia_course.forward import posterior_coefficients
 from dimedia_course.schedulers._base import BaseScheduler
 
 __all__ = ["DDPMScheduler", "VARIANCE_TYPES"]
@@ -42,6 +44,7 @@ class DDPMScheduler(BaseScheduler):
         variance_type: one of :data:`VARIANCE_TYPES`.
         clip_sample: clip the predicted ``x_0`` to ``[clip_sample_min, clip_sample_max]``.
         prediction_type: ``"epsilon"``, ``"sample"`` or ``"v_prediction"``.
+        timestep_spacing: default spacing of :meth:`set_timesteps` (``"trailing"``; ``"leading"`` = MONAI).
         schedule_args: ``beta_start``, ``beta_end`` (or ``s`` for the cosine schedule).
     """
 
@@ -54,6 +57,7 @@ class DDPMScheduler(BaseScheduler):
         prediction_type: str = "epsilon",
         clip_sample_min: float = -1.0,
         clip_sample_max: float = 1.0,
+        timestep_spacing: str = "trailing",
         **schedule_args,
     ) -> None:
         if variance_type not in VARIANCE_TYPES:
@@ -66,12 +70,13 @@ class DDPMScheduler(BaseScheduler):
             clip_sample=clip_sample,
             clip_sample_min=clip_sample_min,
             clip_sample_max=clip_sample_max,
+            timestep_spacing=timestep_spacing,
             **schedule_args,
         )
 
-    def set_timesteps(self, num_inference_steps: int, device=None, timestep_spacing: str = "leading") -> None:
+    def set_timesteps(self, num_inference_steps: int, device=None, timestep_spacing: str | None = None) -> None:
         super().set_timesteps(num_inference_steps, device=device, timestep_spacing=timestep_spacing)
-        if timestep_spacing == "leading" and self.num_inference_steps < self.num_train_timesteps:
+        if self.timestep_spacing == "leading" and self.num_inference_steps < self.num_train_timesteps:
             warnings.warn(
                 "DDPMScheduler with timestep_spacing='leading' (MONAI's behaviour) takes one-step posterior "
                 "steps even though the inference timesteps skip; use timestep_spacing='trailing' for "
@@ -95,8 +100,8 @@ class DDPMScheduler(BaseScheduler):
         return alpha_prod_t, alpha_prod_prev, alpha, beta
 
     def _variance(self, t: int, prev: int, predicted_variance=None):
-        alpha_prod_t, alpha_prod_prev, _, beta = self._step_coefficients(t, prev)
-        posterior = (1.0 - alpha_prod_prev) / (1.0 - alpha_prod_t) * beta  # beta_tilde, Ho et al. eq. 7
+        alpha_prod_t, alpha_prod_prev, alpha, beta = self._step_coefficients(t, prev)
+        posterior = posterior_coefficients(alpha_prod_t, alpha_prod_prev, alpha)[2]  # beta_tilde, Ho et al. eq. 7
         if self.variance_type == "fixed_small":
             return max(posterior, 1e-20)
         if self.variance_type == "fixed_large":
@@ -109,7 +114,13 @@ class DDPMScheduler(BaseScheduler):
         return frac * beta + (1 - frac) * posterior
 
     def step(
-        self, model_output: torch.Tensor, timestep, sample: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        model_output: torch.Tensor,
+        timestep,
+        sample: torch.Tensor,
+        generator: torch.Generator | None = None,
+        *,
+        pred_original_sample: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One ancestral step ``x_t -> x_{t-1}`` (Ho et al. 2020, Algorithm 2 with eq. 7 and 15).
 
@@ -119,6 +130,8 @@ class DDPMScheduler(BaseScheduler):
             sample: the current ``x_t``.
             generator: random generator for the added noise (drawn like MONAI: one ``randn`` shaped
                 like ``sample``, on the generator's device).
+            pred_original_sample: use this clean-image estimate instead of the one from ``model_output``
+                (e.g. after a data-consistency correction of :meth:`predict_original_sample`).
 
         Returns:
             ``(prev_sample, pred_original_sample)``.
@@ -135,12 +148,14 @@ class DDPMScheduler(BaseScheduler):
         prev = self.previous_timestep(t)
         alpha_prod_t, alpha_prod_prev, alpha, beta = self._step_coefficients(t, prev)
 
-        x0, _ = self._predict_x0_eps(model_output, sample, alpha_prod_t)
-        x0 = self._clip(x0)
+        if pred_original_sample is None:
+            x0 = self._clip(self._predict_x0_eps(model_output, sample, alpha_prod_t)[0])
+        else:
+            self._check_shapes(pred_original_sample, sample)
+            x0 = pred_original_sample
 
         # posterior mean mu_tilde(x_t, x0_hat), Ho et al. 2020 eq. 7
-        coef_x0 = alpha_prod_prev**0.5 * beta / (1 - alpha_prod_t)
-        coef_xt = alpha**0.5 * (1 - alpha_prod_prev) / (1 - alpha_prod_t)
+        coef_x0, coef_xt, _ = posterior_coefficients(alpha_prod_t, alpha_prod_prev, alpha)
         prev_sample = coef_x0 * x0 + coef_xt * sample
 
         if prev >= 0:  # no noise on the final step to the clean image

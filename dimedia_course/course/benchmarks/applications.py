@@ -97,8 +97,8 @@ def _scheduler(prediction_type="epsilon"):
 
 def _train(model, images, sched, cfg, steps, g, **kw):
     """Adam + cosine learning-rate decay on the simple loss (:func:`dimedia_course.training.train_diffusion`)."""
-    from dimedia_course.applications._diffusion import model_device
     from dimedia_course.training import train_diffusion
+    from dimedia_course.validation import model_device
 
     return train_diffusion(
         model,
