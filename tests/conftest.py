@@ -9,6 +9,8 @@ import pytest
 import torch
 import torch.nn as nn
 
+from dimedia_course.toy import GaussianMixture, ToyDenoiser
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -17,28 +19,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
-
-
-class GaussianEpsModel(nn.Module):
-    """The *exact* epsilon-predictor for data x_0 ~ N(mean, std^2 I).
-
-    With x_t = a x_0 + s eps (a = sqrt(alphabar_t), s = sqrt(1 - alphabar_t)) the posterior mean of
-    the noise is E[eps | x_t] = s (x_t - a mean) / (a^2 std^2 + s^2). Deterministic, parameter-free.
-    """
-
-    def __init__(self, alphas_cumprod: torch.Tensor, mean: float = 0.3, std: float = 0.5):
-        super().__init__()
-        self.register_buffer("alphas_cumprod", torch.as_tensor(alphas_cumprod, dtype=torch.float64))
-        self.mean, self.std = mean, std
-        self.calls = 0
-
-    def forward(self, x, t, y=None):
-        self.calls += 1
-        ab = self.alphas_cumprod[t.long()].reshape(-1, *([1] * (x.ndim - 1)))
-        a, s = ab.sqrt(), (1 - ab).sqrt()
-        x64 = x.double()
-        eps = s * (x64 - a * self.mean) / (a**2 * self.std**2 + s**2)
-        return eps.to(x.dtype)
 
 
 class TinyCondNet(nn.Module):
@@ -70,8 +50,13 @@ class TinyCondNet(nn.Module):
 
 @pytest.fixture
 def gaussian_eps_model():
-    """Factory: gaussian_eps_model(alphas_cumprod, mean=0.3, std=0.5)."""
-    return GaussianEpsModel
+    """Factory: gaussian_eps_model(alphas_cumprod, mean=0.3, std=0.5, dim=...) -> the exact epsilon-predictor
+    for x_0 ~ N(mean, std^2 I) (dimedia_course.toy)."""
+
+    def make(alphas_cumprod, mean=0.3, std=0.5, dim=64, prediction_type="epsilon"):
+        return ToyDenoiser(GaussianMixture(mean, std, dim=dim), alphas_cumprod, prediction_type)
+
+    return make
 
 
 @pytest.fixture

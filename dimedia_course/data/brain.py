@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dimedia_course.data.loaders import _axis_index, resize_image, volume_slice
+from dimedia_course.data.loaders import axis_index, resize_image, volume_slice
 from dimedia_course.device import make_generator
 
 DEFAULT_SLICE_RANGE = {"axial": (0.35, 0.7), "coronal": (0.3, 0.7), "sagittal": (0.3, 0.7)}
@@ -137,7 +137,7 @@ def mni152_slices(
     if not 0.0 <= lo <= hi <= 1.0:
         raise ValueError(f"slice_range must be (start, stop) with 0 <= start <= stop <= 1, got {slice_range!r}")
     t1, mask = _mni152_volumes(_check_resolution(resolution))
-    ax = _axis_index(axis)
+    ax = axis_index(axis)
     depth = t1.shape[ax]
     first, last = int(round(lo * (depth - 1))), int(round(hi * (depth - 1)))
     positions = torch.linspace(first, last, n).round().long().tolist()

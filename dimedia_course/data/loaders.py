@@ -100,7 +100,8 @@ def load_nifti(path, normalize: bool = True, canonical: bool = True) -> torch.Te
     return to_unit_range(volume) if normalize else volume
 
 
-def _axis_index(axis) -> int:
+def axis_index(axis) -> int:
+    """The array axis of a slicing direction: ``"sagittal"`` 0, ``"coronal"`` 1, ``"axial"`` 2 (RAS volumes)."""
     names = {"sagittal": 0, "coronal": 1, "axial": 2}
     if axis in names:
         return names[axis]
@@ -111,7 +112,7 @@ def _axis_index(axis) -> int:
 
 def volume_slice(volume: torch.Tensor, axis, index: int) -> torch.Tensor:
     """2D slice of a RAS volume ``(X, Y, Z)`` in radiological display orientation (rows top-down)."""
-    ax = _axis_index(axis)
+    ax = axis_index(axis)
     s = volume.select(ax, index)  # remaining axes in order, e.g. (X, Y) for axial
     return torch.flip(s.T, dims=(0,))  # rows = second axis, anterior/superior at the top
 
@@ -142,7 +143,7 @@ class NiftiSliceDataset(Dataset):
             raise ValueError(f"slice_range must satisfy 0 <= start < stop <= 1, got {slice_range!r}")
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
-        self.axis, self.size = _axis_index(axis), size
+        self.axis, self.size = axis_index(axis), size
         self.volumes = [load_nifti(f) for f in self.files]
         self.index = []
         for v, vol in enumerate(self.volumes):
@@ -302,6 +303,7 @@ class MedNISTFolder(Dataset):
 
 
 __all__ = [
+    "axis_index",
     "to_unit_range",
     "resize_image",
     "load_nifti",

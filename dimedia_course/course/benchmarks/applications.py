@@ -2,25 +2,29 @@
 
 Usage::
 
-    python -m dimedia_course.course.benchmarks.applications [--quick] [--out-dir DIR] [--seed N]
+    python -m dimedia_course.course.benchmarks.applications [--quick] [--out-dir DIR] [--seeds 0 1 2] [--figures DIR]
 
 Trains tiny diffusion models on 32 x 32 MNI152 slices (healthy, or with synthetic lesions) and writes
 ``results.csv`` (long format: task, method, metric, value) and ``results.md`` (the table shown in the
 book) to ``--out-dir``. Tasks and what is compared:
 
 - anomaly detection (Wolleb et al. 2022; Pinaya et al. 2022): pixel AUROC and Dice, partial noising vs
-  DDIM inversion, model trained on healthy slices only;
+  DDIM inversion, model trained on healthy slices only; baseline: intensity thresholding (lesions are
+  hypo-intense, so the score is the darkness of a pixel inside the brain);
 - lesion segmentation (Wolleb et al. 2021): Dice of the ensemble mean and of single samples, variance
   on errors vs on correct pixels (its own, larger lesions of radius 3-6 px; the mask model predicts
-  the clean mask, ``prediction_type="sample"``);
+  the clean mask, ``prediction_type="sample"``); baseline: the same UNet trained as a plain supervised
+  segmenter (binary cross-entropy, one forward pass);
 - MRI 4x Cartesian undersampling: zero-filled vs diffusion with data consistency / DPS (PSNR, SSIM);
 - sparse-view CT: FBP vs diffusion with CG data consistency (PSNR, SSIM);
 - class-conditional synthesis (healthy / lesion) with classifier-free guidance: MMD to real images and
   MS-SSIM diversity (real images' diversity for reference);
 - latent diffusion with MONAI's AutoencoderKL: autoencoder PSNR/SSIM, sample MMD and diversity.
 
-``--quick`` (used by the tests, ~1-2 min) trains for a handful of steps: its numbers are meaningless
-except as a smoke test. The full mode takes ~10-15 minutes on 2 CPU cores.
+Every seed re-draws the data split, lesions, network initialisations and sampling noise; the tables report
+mean +- standard deviation over seeds. ``--figures DIR`` writes example figures (first seed). ``--quick``
+(used by the tests, ~1-2 min) trains for a handful of steps: its numbers are meaningless except as a
+smoke test. The full mode takes ~6-15 minutes per seed on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -89,10 +93,12 @@ def _unet(cfg, in_channels=1, num_classes=None):
     )
 
 
-def _scheduler(prediction_type="epsilon"):
+def _scheduler(prediction_type="epsilon", clip_sample=True):
     from dimedia_course.schedulers import DDIMScheduler
 
-    return DDIMScheduler(num_train_timesteps=1000, schedule="linear_beta", prediction_type=prediction_type)
+    return DDIMScheduler(
+        num_train_timesteps=1000, schedule="linear_beta", prediction_type=prediction_type, clip_sample=clip_sample
+    )
 
 
 def _train(model, images, sched, cfg, steps, g, **kw):
@@ -158,6 +164,7 @@ def run_anomaly(model, sched, data, cfg, g):
 
     rows = []
     test, val = data["test"], data["val"]
+    sched = _scheduler(sched.prediction_type, clip_sample=False)  # no clipping: DDIM inversion stays invertible
     for method, level in (("partial_noise", 0.4), ("ddim", 0.4)):
         kw = dict(noise_level=level, num_inference_steps=cfg["infer_steps"], method=method, smooth_sigma=1.0)
         _, healthy_maps = anomaly_map(model, sched, val["healthy"], mask=val["brain"], generator=g, **kw)
@@ -169,7 +176,25 @@ def run_anomaly(model, sched, data, cfg, g):
             f"{method} (L={level})",
             {"AUROC": res["auroc"], "Dice@p98 healthy": res["dice"], "Dice max": res["best_dice"]},
         )
+        FIGURES[f"anomaly_{method}"] = maps[:4]
+    rows += _rows_from("anomaly", "baseline: intensity threshold", _threshold_baseline(val, test))
+    FIGURES["anomaly_images"], FIGURES["anomaly_masks"] = test["lesioned"][:4], test["masks"][:4]
     return rows
+
+
+def _threshold_baseline(val, test) -> dict:
+    """Intensity thresholding: the anomaly score is how dark a pixel is (-x), smoothed like the diffusion maps."""
+    from dimedia_course.applications.anomaly import evaluate_anomaly_maps, gaussian_smooth
+
+    def score(images, brain):
+        return gaussian_smooth(-images, 1.0) * brain
+
+    healthy = score(val["healthy"], val["brain"])
+    threshold = float(torch.quantile(healthy[val["brain"].bool()], 0.98))
+    res = evaluate_anomaly_maps(
+        score(test["lesioned"], test["brain"]), test["masks"], region=test["brain"], threshold=threshold
+    )
+    return {"AUROC": res["auroc"], "Dice@p98 healthy": res["dice"], "Dice max": res["best_dice"]}
 
 
 def run_segmentation(data, cfg, g):
@@ -195,7 +220,9 @@ def run_segmentation(data, cfg, g):
         generator=g,
     )
     ev = evaluate_segmentation(res, data["test"]["seg_masks"])
-    return _rows_from(
+    FIGURES["seg_images"], FIGURES["seg_masks"] = data["test"]["seg_images"][:4], data["test"]["seg_masks"][:4]
+    FIGURES["seg_mean"], FIGURES["seg_variance"] = res["mean"][:4], res["variance"][:4]
+    rows = _rows_from(
         "segmentation",
         f"diffusion ensemble (n={cfg['seg_samples']})",
         {
@@ -205,6 +232,30 @@ def run_segmentation(data, cfg, g):
             "variance on correct": ev["variance_on_correct"],
         },
     )
+    return rows + _rows_from("segmentation", "baseline: supervised UNet", _supervised_segmentation(data, cfg, g))
+
+
+def _supervised_segmentation(data, cfg, g) -> dict:
+    """The same UNet as a plain supervised segmenter: logits = net(image, t=0), binary cross-entropy, Adam."""
+    import torch.nn.functional as F
+
+    from dimedia_course.metrics import dice
+
+    net = _unet(cfg)
+    images, masks = data["train"]["seg_images"], data["train"]["seg_masks"]
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    zeros = torch.zeros(cfg["batch_size"], dtype=torch.long)
+    for _ in range(cfg["seg_steps"]):
+        idx = torch.randint(0, images.shape[0], (cfg["batch_size"],), generator=g)
+        loss = F.binary_cross_entropy_with_logits(net(images[idx], zeros), masks[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    net.eval()
+    test = data["test"]
+    with torch.no_grad():
+        pred = (net(test["seg_images"], torch.zeros(test["seg_images"].shape[0], dtype=torch.long)) > 0).float()
+    return {"Dice": float(dice(pred, test["seg_masks"]).mean())}
 
 
 def _quality(x, ref):
@@ -222,6 +273,8 @@ def run_mri(model, sched, data, cfg, g):
     rows = _rows_from("MRI 4x", "zero-filled", _quality(op.zero_filled(k).clamp(-1, 1), x))
     rec = diffusion_reconstruct(model, sched, op, k, method="dc", num_inference_steps=cfg["infer_steps"], generator=g)
     rows += _rows_from("MRI 4x", "diffusion + data consistency", _quality(rec, x))
+    FIGURES["mri_truth"], FIGURES["mri_zero_filled"] = x[:4], op.zero_filled(k[:4]).clamp(-1, 1)
+    FIGURES["mri_dc"] = rec[:4]
     n = cfg["dps_images"]
     rec = diffusion_reconstruct(
         model, sched, op, k[:n], method="dps", num_inference_steps=cfg["infer_steps"], dps_scale=1.0, generator=g
@@ -242,6 +295,7 @@ def run_ct(model, sched, data, cfg, g):
         model, sched, op, sino, method="dc", num_inference_steps=cfg["infer_steps"], cg_iterations=5, generator=g
     )
     rows += _rows_from("CT 8 views", "diffusion + CG data consistency", _quality(rec, x))
+    FIGURES["ct_truth"], FIGURES["ct_fbp"], FIGURES["ct_dc"] = x[:4], op.fbp(sino[:4]), rec[:4]
     return rows
 
 
@@ -260,7 +314,7 @@ def run_synthesis(data, cfg, g):
     m = cfg["synth_per_class"]
     sample_labels = torch.tensor([0] * m + [1] * m)
     rows = []
-    for w in (1.0, 3.0):
+    for w in (1.0, 3.0):  # guidance scale s (1 = plain conditional)
         samples = synthesize(
             model,
             sched,
@@ -273,9 +327,10 @@ def run_synthesis(data, cfg, g):
         )
         # all pairs (max_pairs=None) so the real images' diversity is the same number in every row
         ev = evaluate_synthesis(samples, sample_labels, real, real_labels, max_pairs=None)
+        FIGURES[f"synthesis_s{w:g}"] = torch.cat([samples[:4], samples[m : m + 4]])
         rows += _rows_from(
             "synthesis",
-            f"CFG w={w:g}",
+            f"CFG s={w:g}",
             {"MMD": ev["mmd"], "MS-SSIM (samples)": ev["ms_ssim"], "MS-SSIM (real)": ev["ms_ssim_real"]},
         )
     return rows
@@ -293,6 +348,7 @@ def run_latent(data, cfg, g):
     test = torch.cat([data["test"]["healthy"], data["val"]["healthy"]])
     rows = _rows_from("latent diffusion", "AutoencoderKL reconstruction", _quality(ldm.reconstruct(test), test))
     samples = ldm.sample(cfg["ldm_samples"], num_inference_steps=cfg["infer_steps"], generator=g)
+    FIGURES["ldm_samples"] = samples[:8]
     rows += _rows_from(
         "latent diffusion",
         "LDM samples (healthy)",
@@ -306,17 +362,22 @@ def run_latent(data, cfg, g):
     return rows
 
 
+#: example tensors of the last run, drawn by :func:`write_figures`
+FIGURES: dict[str, torch.Tensor] = {}
+
+
 def run(quick: bool = False, seed: int = 0) -> tuple[list[dict], dict]:
-    """Run every task; returns (rows, seconds per task)."""
+    """Run every task for one seed; returns (rows, seconds per task)."""
     cfg = QUICK if quick else FULL
     timings: dict[str, float] = {}
     rows: list[dict] = []
+    FIGURES.clear()
 
     def timed(name, fn, *args):
         start = time.perf_counter()
         out = fn(*args)
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
-        print(f"[applications benchmark] {name}: {timings[name]:.1f} s", file=sys.stderr, flush=True)
+        print(f"[applications benchmark, seed {seed}] {name}: {timings[name]:.1f} s", file=sys.stderr, flush=True)
         return out
 
     data = timed("data", _data, cfg, seed)
@@ -330,42 +391,125 @@ def run(quick: bool = False, seed: int = 0) -> tuple[list[dict], dict]:
     return rows, timings
 
 
-def write_results(rows: list[dict], timings: dict, out_dir: Path, quick: bool) -> tuple[Path, Path]:
-    """Write ``results.csv`` (task, method, metric, value; timings as metric ``seconds``) and ``results.md``."""
+def summarize(per_seed: dict[int, list[dict]]) -> list[dict]:
+    """Mean and standard deviation (ddof=1; 0 for a single seed) of every (task, method, metric) over seeds."""
+    groups: dict[tuple, list[float]] = {}
+    for rows in per_seed.values():
+        for r in rows:
+            groups.setdefault((r["task"], r["method"], r["metric"]), []).append(float(r["value"]))
+    out = []
+    for (task, method, metric), values in groups.items():
+        v = torch.tensor(values, dtype=torch.float64)
+        std = float(v.std()) if len(values) > 1 else 0.0
+        out.append(
+            {"task": task, "method": method, "metric": metric, "mean": float(v.mean()), "std": std, "n": len(values)}
+        )
+    return out
+
+
+FIGURE_PANELS = {
+    "anomaly": [
+        ("anomaly_images", "lesioned slice", (-1, 1)),
+        ("anomaly_masks", "true lesion", (0, 1)),
+        ("anomaly_partial_noise", "map: partial noising", None),
+        ("anomaly_ddim", "map: DDIM inversion", None),
+    ],
+    "segmentation": [
+        ("seg_images", "image", (-1, 1)),
+        ("seg_masks", "true mask", (0, 1)),
+        ("seg_mean", "ensemble mean", (0, 1)),
+        ("seg_variance", "ensemble variance", None),
+    ],
+    "reconstruction": [
+        ("mri_truth", "MRI: truth", (-1, 1)),
+        ("mri_zero_filled", "MRI: zero-filled 4x", (-1, 1)),
+        ("mri_dc", "MRI: diffusion + DC", (-1, 1)),
+        ("ct_truth", "CT: truth", (-1, 1)),
+        ("ct_fbp", "CT: FBP, 8 views", (-1, 1)),
+        ("ct_dc", "CT: diffusion + CG DC", (-1, 1)),
+    ],
+    "synthesis": [
+        ("synthesis_s1", "CFG s = 1", (-1, 1)),
+        ("synthesis_s3", "CFG s = 3", (-1, 1)),
+        ("ldm_samples", "latent diffusion", (-1, 1)),
+    ],
+}
+
+
+def write_figures(out_dir: Path) -> list[Path]:
+    """Draw the example tensors of the last run: one PNG per application, a row per panel, 4-8 examples."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, panels in FIGURE_PANELS.items():
+        panels = [p for p in panels if p[0] in FIGURES]
+        if not panels:
+            continue
+        ncol = max(FIGURES[key].shape[0] for key, _, _ in panels)
+        fig, axes = plt.subplots(len(panels), ncol, figsize=(1.3 * ncol + 1.2, 1.35 * len(panels)), squeeze=False)
+        for row, (key, title, limits) in enumerate(panels):
+            images = FIGURES[key].detach().cpu().float()
+            for col in range(ncol):
+                ax = axes[row][col]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if col < images.shape[0]:
+                    vmin, vmax = limits if limits else (None, None)
+                    ax.imshow(images[col, 0].numpy(), cmap="gray" if limits else "magma", vmin=vmin, vmax=vmax)
+                else:
+                    ax.axis("off")
+            axes[row][0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def write_results(
+    per_seed: dict[int, list[dict]], timings: dict[int, dict], out_dir: Path, quick: bool
+) -> tuple[Path, Path]:
+    """Write ``results.csv`` (seed, task, method, metric, value; timings as metric ``seconds``) and
+    ``results.md`` (mean +- std over seeds, and wall-clock times)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / "results.csv", out_dir / "results.md"
-    all_rows = rows + [
-        {"task": k, "method": "(wall clock)", "metric": "seconds", "value": v} for k, v in timings.items()
-    ]
     with csv_path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["task", "method", "metric", "value"])
+        writer = csv.DictWriter(fh, fieldnames=["seed", "task", "method", "metric", "value"])
         writer.writeheader()
-        for r in all_rows:
-            writer.writerow({**r, "value": f"{r['value']:.4f}"})
+        for seed, rows in per_seed.items():
+            extra = [
+                {"task": k, "method": "(wall clock)", "metric": "seconds", "value": v} for k, v in timings[seed].items()
+            ]
+            for r in rows + extra:
+                writer.writerow({"seed": seed, **r, "value": f"{r['value']:.4f}"})
     cfg = QUICK if quick else FULL
+    seeds = list(per_seed)
+    summary = summarize(per_seed)
     lines = [
-        "# Measured results of the medical applications",
+        f"`python -m dimedia_course.course.benchmarks.applications{' --quick' if quick else ''} --seeds "
+        f"{' '.join(map(str, seeds))}`: 32 x 32 MNI152 slices, {cfg['n_train']} training slices, {cfg['n_test']} "
+        f"test slices; training steps (batch {cfg['batch_size']}): healthy prior {cfg['train_steps']}, segmentation "
+        f"{cfg['seg_steps']}, synthesis {cfg['synth_steps']}, autoencoder {cfg['ae_steps']}, latent UNet "
+        f"{cfg['ldm_steps']}; {cfg['infer_steps']} DDIM steps (trailing spacing); CPU, {torch.get_num_threads()} "
+        f"thread(s). Mean +- standard deviation over {len(seeds)} seed(s).",
         "",
-        f"Results of `python -m dimedia_course.course.benchmarks.applications{' --quick' if quick else ''}` "
-        f"(32 x 32 MNI152 slices, {cfg['n_train']} training slices, {cfg['n_test']} test slices; training steps "
-        f"(batch {cfg['batch_size']}): healthy prior {cfg['train_steps']}, segmentation {cfg['seg_steps']}, "
-        f"synthesis {cfg['synth_steps']}, autoencoder {cfg['ae_steps']}, latent UNet {cfg['ldm_steps']}; "
-        f"{cfg['infer_steps']} DDIM steps; CPU, {torch.get_num_threads()} thread(s)).",
-        "",
-        "PSNR in dB and SSIM on images in [-1, 1] (higher is better); MMD: Gaussian-kernel MMD^2 to real "
-        "slices (lower is better); MS-SSIM among samples: lower = more diverse (compare with the real "
-        "images' value). Anomaly Dice@p98: threshold at the 98th percentile of maps of healthy validation "
-        "slices; Dice max: best threshold in hindsight (optimistic). The MRI, CT and anomaly rows share one "
-        "unconditional model trained on healthy slices only.",
-        "",
-        "| task | method | metric | value |",
+        "| task | method | metric | mean +- std |",
         "| --- | --- | --- | ---: |",
     ]
-    lines += [f"| {r['task']} | {r['method']} | {r['metric']} | {r['value']:.3f} |" for r in rows]
-    lines += ["", "| step | wall-clock seconds |", "| --- | ---: |"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in timings.items()]
-    lines += [f"| **total** | {sum(timings.values()):.1f} |", ""]
+    lines += [f"| {r['task']} | {r['method']} | {r['metric']} | {r['mean']:.3f} +- {r['std']:.3f} |" for r in summary]
+    lines += ["", "| step | wall-clock seconds per seed (mean) |", "| --- | ---: |"]
+    steps = list(next(iter(timings.values())))
+    for k in steps:
+        lines.append(f"| {k} | {sum(t[k] for t in timings.values()) / len(timings):.1f} |")
+    total = sum(sum(t.values()) for t in timings.values()) / len(timings)
+    lines += [f"| **total** | {total:.1f} |", ""]
     md_path.write_text("\n".join(lines))
     return csv_path, md_path
 
@@ -374,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test configuration (~1-2 minutes)")
     parser.add_argument("--out-dir", type=Path, default=Path("benchmark_results"), help="where to write results")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run (report mean +- std)")
+    parser.add_argument("--figures", type=Path, default=None, help="write example figures (first seed) here")
     parser.add_argument(
         "--threads",
         type=int,
@@ -386,8 +531,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads < 1:
             parser.error("--threads must be >= 1")
         torch.set_num_threads(args.threads)
-    rows, timings = run(quick=args.quick, seed=args.seed)
-    csv_path, md_path = write_results(rows, timings, args.out_dir, args.quick)
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error("--seeds must be distinct")
+    per_seed, timings = {}, {}
+    for i, seed in enumerate(args.seeds):
+        per_seed[seed], timings[seed] = run(quick=args.quick, seed=seed)
+        if i == 0 and args.figures is not None:
+            for path in write_figures(args.figures):
+                print(f"wrote {path}")
+    csv_path, md_path = write_results(per_seed, timings, args.out_dir, args.quick)
     print(md_path.read_text())
     print(f"wrote {csv_path} and {md_path}")
     return 0
