@@ -23,8 +23,8 @@ def _minimal():
                 "country": "K",
                 "date": "2024-05-27",
                 "sessions": [
-                    {"start": "09:00", "end": "10:00", "title": "A", "kind": "talk", "topics": ["a|b"]},
-                    {"start": "10:00", "end": "10:30", "title": "Break", "kind": "break"},
+                    {"start": "09:00", "end": "10:00", "minutes": 60, "title": "A", "kind": "talk", "topics": ["a|b"]},
+                    {"start": "10:00", "end": "10:30", "minutes": 30, "title": "Break", "kind": "break"},
                 ],
             }
         ]
@@ -55,10 +55,14 @@ def test_validate_accepts_minimal():
     [
         (lambda d: d.pop("editions"), "editions"),
         (lambda d: d["editions"][0].pop("city"), "missing key.*city"),
-        (lambda d: d["editions"][0]["sessions"][0].pop("end"), "missing key.*end"),
+        (lambda d: d["editions"][0]["sessions"][0].pop("minutes"), "missing key.*minutes"),
+        (lambda d: d["editions"][0]["sessions"][0].pop("end"), "both start and end"),
+        (lambda d: d["editions"][0]["sessions"][0].update(minutes=0), "positive number of minutes"),
+        (lambda d: d["editions"][0]["sessions"][0].update(minutes=45), "is not 45 minutes"),
+        (lambda d: d["editions"][0]["sessions"][0].update(slides=[1]), "slides"),
         (lambda d: d["editions"][0]["sessions"][0].update(start="9h00"), "start.*HH:MM"),
-        (lambda d: d["editions"][0]["sessions"][0].update(end="08:00"), "must be after start"),
-        (lambda d: d["editions"][0]["sessions"][1].update(start="09:30"), "overlap"),
+        (lambda d: d["editions"][0]["sessions"][0].update(end="08:00", minutes=-60), "minutes"),
+        (lambda d: d["editions"][0]["sessions"][1].update(start="09:30", minutes=60), "overlap"),
         (lambda d: d["editions"][0]["sessions"][1].update(kind="lunch"), "kind"),
         (lambda d: d["editions"][0].update(date="27/05/2024"), "date"),
         (lambda d: d["editions"].append(copy.deepcopy(d["editions"][0])), "duplicate"),
@@ -86,7 +90,7 @@ def test_load_schedule_errors(tmp_path):
     unquoted = tmp_path / "unquoted.yml"
     unquoted.write_text(
         "editions:\n- {id: x, title: T, event: E, city: C, country: K, date: 2024-05-27,\n"
-        "   sessions: [{start: 13:30, end: '14:00', title: A, kind: talk}]}\n"
+        "   sessions: [{start: 13:30, end: '14:00', minutes: 30, title: A, kind: talk}]}\n"
     )
     with pytest.raises(cs.ScheduleError, match="quoted"):
         cs.load_schedule(unquoted)
@@ -94,19 +98,43 @@ def test_load_schedule_errors(tmp_path):
 
 def test_render_markdown_table():
     md = cs.render_markdown(_minimal(), "x")
-    assert "| Time | Session | Topics |" in md
-    assert "| 09:00-10:00 | A | a\\|b |" in md
+    assert "| # | Session | Length | Topics |" in md
+    assert "| 1 | A | 60 min (09:00-10:00) | a\\|b |" in md
     assert "*Break*" in md
     assert "Monday 27 May 2024" in md
 
 
-def test_render_html_table_and_placeholders(data):
+def test_isbi2024_is_the_seed_schedule(data):
+    """Facts of the ISBI 2024 tutorial page: 28 May 2024, Tuesday afternoon, six blocks and their lengths."""
+    isbi = next(e for e in data["editions"] if e["id"] == "isbi2024")
+    assert str(isbi["date"]) == "2024-05-28" and isbi["part_of_day"] == "afternoon"
+    blocks = [(s["title"], s["minutes"]) for s in isbi["sessions"]]
+    assert blocks == [
+        ("Part 1: Introduction", 60),
+        ("Part 2: Advanced topics", 30),
+        ("Coffee break", 30),
+        ("Applications in medical imaging", 30),
+        ("Demonstration", 30),
+        ("Talk and discussion", 30),
+    ]
+    assert all("start" not in s for s in isbi["sessions"])  # the page gives no clock times
+    out = cs.render_html(data, "isbi2024")
+    assert "Tuesday 28 May 2024, afternoon" in out and "Placeholder" not in out
+
+
+def test_miccai2023_blocks_without_invented_times(data):
+    miccai = next(e for e in data["editions"] if e["id"] == "miccai2023")
+    blocks = [(s["kind"], s["minutes"]) for s in miccai["sessions"]]
+    assert blocks == [("talk", 60), ("talk", 60), ("break", 30), ("talk", 60), ("discussion", 60)]
+    assert all("start" not in s for s in miccai["sessions"])
+
+
+def test_render_html_table(data):
     out = cs.render_html(data, "miccai2023", slides_base="../slides/")
-    assert '<table class="dimedia-schedule">' in out
-    assert "13:30&ndash;14:30" in out
-    assert "Vancouver" in out and "Sunday 08 October 2023" in out
-    assert 'href="../slides/intro.html"' in out
-    assert "Placeholder" in out  # clock times are flagged as unverified
+    assert '<table class="dimedia-schedule">' in out and "60 min" in out
+    assert "Vancouver" in out and "Sunday 8 October 2023" in out
+    assert 'href="../slides/intro.html"' in out and 'href="../slides/ddpm.html"' in out
+    assert "not clock times" in out
     isbi = cs.render_html(data, "isbi2024")
     assert "Athens, Greece" in isbi and "<a href" not in isbi
 
@@ -133,3 +161,4 @@ def test_render_schedule_formats():
 
 def test_session_minutes(data):
     assert sum(cs.session_minutes(s) for s in data["editions"][0]["sessions"]) == 270
+    assert sum(cs.session_minutes(s) for s in data["editions"][1]["sessions"]) == 210

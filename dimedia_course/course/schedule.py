@@ -1,10 +1,11 @@
 """The tutorial schedule: load, validate and render ``book/_data/schedule.yml``.
 
 One YAML file holds every edition of the tutorial (MICCAI 2023, ISBI 2024). The schedule page of
-the website (``book/schedule.md``) calls :func:`render_html` on it, so the times shown on the site
-and the data never diverge. Validation gives a clear error naming the edition, the session and
-the field that is wrong (missing keys, malformed clock times, sessions that end before they start
-or overlap).
+the website (``book/schedule.md``) calls :func:`render_html` on it, so the site and the data never
+diverge. A session has a length in ``minutes`` and, only where a source gives them, clock times
+``start``/``end`` (which must then match the length and not overlap): the tutorial pages give the order
+and length of the blocks, not clock times, and the course does not invent them. Validation gives a
+clear error naming the edition, the session and the field that is wrong.
 
 This module is course infrastructure, not a diffusion-model concept, so it cites no paper.
 """
@@ -36,7 +37,7 @@ DEFAULT_SCHEDULE_PATH = Path(__file__).resolve().parents[2] / "book" / "_data" /
 SESSION_KINDS = ("talk", "demo", "break", "discussion")
 
 _EDITION_KEYS = ("id", "title", "event", "city", "country", "date", "sessions")
-_SESSION_KEYS = ("start", "end", "title", "kind")
+_SESSION_KEYS = ("title", "kind", "minutes")
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -65,7 +66,12 @@ def _format_minutes(minutes: int) -> str:
 
 def session_minutes(session: dict) -> int:
     """Length of one (validated) session in minutes."""
-    return parse_time(session["end"]) - parse_time(session["start"])
+    return int(session["minutes"])
+
+
+def _decks(session: dict) -> list[str]:
+    decks = session.get("slides") or []
+    return [decks] if isinstance(decks, str) else list(decks)
 
 
 def _check_date(value, where: str) -> None:
@@ -82,9 +88,10 @@ def validate_schedule(data) -> dict:
     """Check a schedule mapping and return it unchanged.
 
     Expected layout: ``{"editions": [edition, ...]}`` where each edition has the keys
-    ``id, title, event, city, country, date, sessions`` and each session ``start, end, title, kind``
-    (``kind`` in :data:`SESSION_KINDS`). Sessions must be in chronological order, end after they
-    start and must not overlap. Edition ids must be unique.
+    ``id, title, event, city, country, date, sessions`` and each session ``title, kind, minutes``
+    (``kind`` in :data:`SESSION_KINDS`, ``minutes`` a positive int), optional ``topics`` and ``slides``
+    (a deck name or a list of them) and, optionally, both ``start`` and ``end`` clock times, which
+    must then span ``minutes`` and follow each other without overlap. Edition ids must be unique.
 
     Raises:
         ScheduleError: naming the edition/session and the problem.
@@ -119,15 +126,27 @@ def validate_schedule(data) -> dict:
             if missing:
                 raise ScheduleError(f"{s_where} ({session.get('title', '?')!r}): missing key(s) {', '.join(missing)}")
             s_where = f"{where}, session {session['title']!r}"
-            start = parse_time(session["start"], f"{s_where}.start")
-            end = parse_time(session["end"], f"{s_where}.end")
-            if end <= start:
-                raise ScheduleError(f"{s_where}: end {session['end']} must be after start {session['start']}")
+            minutes = session["minutes"]
+            if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes <= 0:
+                raise ScheduleError(f"{s_where}.minutes: expected a positive number of minutes, got {minutes!r}")
+            decks = _decks(session)
+            if not all(isinstance(d, str) and d for d in decks):
+                raise ScheduleError(f"{s_where}.slides: expected a deck name or a list of deck names")
             if session["kind"] not in SESSION_KINDS:
                 raise ScheduleError(f"{s_where}.kind: expected one of {SESSION_KINDS}, got {session['kind']!r}")
             topics = session.get("topics", [])
             if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
                 raise ScheduleError(f"{s_where}.topics: expected a list of strings")
+            if ("start" in session) != ("end" in session):
+                raise ScheduleError(f"{s_where}: give both start and end clock times, or neither")
+            if "start" not in session:
+                continue
+            start = parse_time(session["start"], f"{s_where}.start")
+            end = parse_time(session["end"], f"{s_where}.end")
+            if end <= start:
+                raise ScheduleError(f"{s_where}: end {session['end']} must be after start {session['start']}")
+            if end - start != minutes:
+                raise ScheduleError(f"{s_where}: {session['start']}-{session['end']} is not {minutes} minutes")
             if previous_end is not None and start < previous_end:
                 raise ScheduleError(
                     f"{s_where}: starts at {session['start']}, before the previous session "
@@ -166,16 +185,19 @@ def _edition(data: dict, edition_id: str) -> dict:
 
 def _heading(edition: dict) -> str:
     date = _dt.date.fromisoformat(str(edition["date"]))
-    return f"{edition['event']}, {edition['city']}, {edition['country']}: {date.strftime('%A %d %B %Y')}"
+    when = date.strftime("%A %d %B %Y").replace(" 0", " ")
+    part = f", {edition['part_of_day']}" if edition.get("part_of_day") else ""
+    return f"{edition['event']}, {edition['city']}, {edition['country']}: {when}{part}"
+
+
+def _time_label(session: dict) -> str:
+    return f"{session['start']}-{session['end']}" if "start" in session else ""
 
 
 def _notes(edition: dict) -> list[str]:
-    notes = []
-    if edition.get("date_verified") is False:
-        notes.append("Placeholder: the date of this edition is not confirmed from a public source.")
-    if edition.get("times_verified") is False:
-        notes.append("Placeholder: the clock times below are indicative, not confirmed from a public source.")
-    return notes
+    if any("start" not in s for s in edition["sessions"]):
+        return ["The tutorial page gives the order and length of each block, not clock times."]
+    return []
 
 
 def render_markdown(data: dict, edition_id: str) -> str:
@@ -186,11 +208,12 @@ def render_markdown(data: dict, edition_id: str) -> str:
     if edition.get("venue"):
         lines += ["", f"Venue: {edition['venue']}. Times are local ({edition.get('timezone', 'local time')})."]
     lines += [f"\n> {note}" for note in _notes(edition)]
-    lines += ["", "| Time | Session | Topics |", "| --- | --- | --- |"]
-    for s in edition["sessions"]:
+    lines += ["", "| # | Session | Length | Topics |", "| --- | --- | --- | --- |"]
+    for i, s in enumerate(edition["sessions"], 1):
         title = f"*{s['title']}*" if s["kind"] == "break" else s["title"]
         topics = "; ".join(s.get("topics", [])).replace("|", "\\|")
-        lines.append(f"| {s['start']}-{s['end']} | {title.replace('|', chr(92) + '|')} | {topics} |")
+        length = f"{s['minutes']} min" + (f" ({_time_label(s)})" if "start" in s else "")
+        lines.append(f"| {i} | {title.replace('|', chr(92) + '|')} | {length} | {topics} |")
     return "\n".join(lines) + "\n"
 
 
@@ -214,21 +237,23 @@ def render_html(data: dict, edition_id: str, slides_base: str | None = None) -> 
     parts.append("</p>")
     for note in _notes(edition):
         parts.append(f'<p class="dimedia-placeholder">{esc(note)}</p>')
-    parts.append('<table class="dimedia-schedule">')
-    parts.append("<thead><tr><th>Time</th><th>Session</th><th>Topics</th><th>Slides</th></tr></thead><tbody>")
-    for s in edition["sessions"]:
+    parts.append('<div class="dimedia-schedule-wrap"><table class="dimedia-schedule">')
+    parts.append(
+        "<thead><tr><th>#</th><th>Session</th><th>Length</th><th>Topics</th><th>Slides</th></tr></thead><tbody>"
+    )
+    for i, s in enumerate(edition["sessions"], 1):
         row_class = ' class="dimedia-break"' if s["kind"] == "break" else ""
         topics = "".join(f"<li>{esc(t)}</li>" for t in s.get("topics", []))
         topics_html = f"<ul>{topics}</ul>" if topics else ""
-        deck = s.get("slides")
-        slides_html = (
-            f'<a href="{esc(slides_base)}{esc(deck)}.html">{esc(deck)}</a>' if deck and slides_base is not None else ""
-        )
+        decks = _decks(s) if slides_base is not None else []
+        slides_html = ", ".join(f'<a href="{esc(slides_base)}{esc(d)}.html">{esc(d)}</a>' for d in decks)
+        clock = f"<br>{esc(_time_label(s))}" if "start" in s else ""
         parts.append(
-            f'<tr{row_class}><td class="dimedia-time">{esc(s["start"])}&ndash;{esc(s["end"])}</td>'
-            f"<td>{esc(s['title'])}</td><td>{topics_html}</td><td>{slides_html}</td></tr>"
+            f'<tr{row_class}><td>{i}</td><td>{esc(s["title"])}</td>'
+            f'<td class="dimedia-time">{s["minutes"]} min{clock}</td>'
+            f"<td>{topics_html}</td><td>{slides_html}</td></tr>"
         )
-    parts.append("</tbody></table>")
+    parts.append("</tbody></table></div>")
     total = sum(session_minutes(s) for s in edition["sessions"])
     parts.append(f"<p>Total: {total // 60} h {total % 60:02d} min.</p></div>")
     return "\n".join(parts)
