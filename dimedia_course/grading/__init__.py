@@ -228,6 +228,9 @@ def _generate(assignments, root, out_dir, db_url) -> None:
         run = _run_nbgrader(["generate_assignment", assignment, "--force"], settings, cwd=root, timeout=600)
         if run.returncode != 0:
             raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{run.output}")
+        for path in sorted((Path(out_dir) / assignment).rglob("*")):
+            if path.is_file() and path.suffix != ".ipynb":
+                path.unlink()  # only notebooks are released: a stray file in solutions/ may be an answer key
         for nb in sorted((Path(out_dir) / assignment).rglob("*.ipynb")):
             _normalize_notebook(nb)
 
@@ -277,7 +280,11 @@ def find_leaks(release_dir, source_dir) -> list[str]:
     """Problems in a release folder: nbgrader markers, or a line of solution code or hidden test from the
     source notebooks (lines that also appear in the visible part of the source are not secrets)."""
     release_dir, source_dir = Path(release_dir), Path(source_dir)
-    problems = []
+    problems = [
+        f"not a notebook (only notebooks are released): {p.relative_to(release_dir)}"
+        for p in sorted(release_dir.rglob("*"))
+        if p.is_file() and p.suffix != ".ipynb"
+    ]
     for src_nb in sorted(source_dir.glob("*/*.ipynb")):
         rel = src_nb.relative_to(source_dir)
         out_nb = release_dir / rel
@@ -648,6 +655,8 @@ def main(argv=None) -> int:
     p.add_argument("--to", default="grades.csv")
     p = sub.add_parser("feedback", help="write HTML feedback to feedback/")
     p.add_argument("assignments", nargs="*")
+    p = sub.add_parser("bundle", help="write the student bundle (release notebooks, package wheel, requirements)")
+    p.add_argument("--out", default="dist", help="folder for dimedia-student-bundle.zip (default: dist)")
     args = parser.parse_args(argv)
     root = Path(args.root)
     if args.command == "release":
@@ -676,4 +685,8 @@ def main(argv=None) -> int:
         print(f"grades written to {export_grades(args.to, root=root, db_url=args.db)}")
     elif args.command == "feedback":
         print(f"feedback written to {generate_feedback(args.assignments or None, root=root, db_url=args.db)}")
+    elif args.command == "bundle":
+        from dimedia_course.grading.bundle import write_bundle
+
+        print(f"student bundle written to {write_bundle(args.out, root=root)}")
     return 0

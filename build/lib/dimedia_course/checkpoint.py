@@ -1,0 +1,97 @@
+"""Safe model checkpoints: weights plus plain-Python metadata.
+
+A checkpoint is a dict ``{"format": ..., "state_dict": ..., "meta": {...}}`` written with
+:func:`torch.save`. It is read back with ``torch.load(..., weights_only=True)``, which refuses to
+run arbitrary pickled code (loading an untrusted ``.pt`` file can otherwise execute code), so the
+metadata is restricted to numbers, strings, booleans, ``None`` and lists/tuples/dicts of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+FORMAT = "dimedia_course.checkpoint/1"
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def _check_plain(value, where: str) -> None:
+    """Raise TypeError unless ``value`` is plain Python data (safe for ``weights_only`` loading)."""
+    if isinstance(value, _PLAIN):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"metadata key {where}[{k!r}] must be a str or int")
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    raise TypeError(
+        f"metadata {where} has type {type(value).__name__}; only int, float, str, bool, None and "
+        "lists/tuples/dicts of them can be stored (convert tensors with .tolist())"
+    )
+
+
+def save_checkpoint(path, model: nn.Module, **meta) -> Path:
+    """Save ``model.state_dict()`` and keyword metadata (e.g. ``config=...``, ``steps=...``) to ``path``.
+
+    Parent folders are created. Returns the path written.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for key, value in meta.items():
+        _check_plain(value, key)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"format": FORMAT, "state_dict": state, "meta": dict(meta)}, str(path))
+    return path
+
+
+def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` (``torch.load(weights_only=True)``).
+
+    If ``model`` is given its weights are replaced in place; a missing/unexpected parameter or a
+    shape mismatch raises a ValueError naming the parameters. Returns
+    ``{"state_dict": ..., "meta": ...}``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        ckpt = torch.load(str(path), map_location=map_location, weights_only=True)
+    except Exception as err:  # corrupt file, truncated download, unsafe pickle, ...
+        raise ValueError(f"could not read checkpoint {str(path)!r} (corrupt or not a safe checkpoint): {err}") from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ValueError(f"{str(path)!r} is not a dimedia_course checkpoint (no 'state_dict' entry)")
+    state, meta = ckpt["state_dict"], ckpt.get("meta", {})
+    if model is not None:
+        own = model.state_dict()
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        mismatched = [
+            f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+            for k in own
+            if k in state and state[k].shape != own[k].shape
+        ]
+        if missing or unexpected or mismatched:
+            lines = []
+            if missing:
+                lines.append(f"missing parameters: {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+            if unexpected:
+                lines.append(f"unexpected parameters: {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+            if mismatched:
+                lines.append("shape mismatch: " + "; ".join(mismatched[:5]))
+            raise ValueError(
+                f"checkpoint {str(path)!r} does not fit this model ({type(model).__name__}): " + " | ".join(lines)
+            )
+        model.load_state_dict(state)
+    return {"state_dict": state, "meta": meta}
+
+
+__all__ = ["save_checkpoint", "load_checkpoint"]

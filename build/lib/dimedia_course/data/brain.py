@@ -1,0 +1,164 @@
+"""Healthy 2D brain MRI slices from the MNI152 template (bundled with nilearn, no download).
+
+The ICBM 2009 MNI152 non-linear asymmetric T1 template (Fonov et al. 2011, NeuroImage 54) is an
+average of 152 healthy adult brains, shipped inside the ``nilearn`` wheel. One template gives
+one brain, so variety comes from taking many slices and from random *augmentation*: small
+rotations, shifts and zooms, left-right flips and intensity (contrast/gamma) jitter, all drawn
+from a local :class:`torch.Generator`. This is enough healthy anatomy to train the small
+diffusion models of the course on a CPU, and to insert synthetic lesions for anomaly detection
+(:mod:`dimedia_course.data.lesions`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dimedia_course.data.loaders import axis_index, resize_image, volume_slice
+from dimedia_course.device import make_generator
+
+DEFAULT_SLICE_RANGE = {"axial": (0.35, 0.7), "coronal": (0.3, 0.7), "sagittal": (0.3, 0.7)}
+
+
+@functools.lru_cache(maxsize=4)
+def _mni152_volumes(resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The MNI152 T1 template in [0, 1] and its brain mask, as (X, Y, Z) tensors (cached)."""
+    from nilearn.datasets import load_mni152_brain_mask, load_mni152_template
+
+    t1 = np.asarray(load_mni152_template(resolution=resolution).get_fdata(), dtype=np.float32)
+    mask = np.asarray(load_mni152_brain_mask(resolution=resolution).get_fdata(), dtype=np.float32)
+    t1 = t1 / max(float(t1.max()), 1e-8)
+    mask = (mask > 0.5).astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(t1)), torch.from_numpy(np.ascontiguousarray(mask))
+
+
+def mni152_volume(resolution: int = 2) -> torch.Tensor:
+    """The MNI152 T1 template as a ``(X, Y, Z)`` float32 tensor in ``[-1, 1]`` (RAS orientation)."""
+    t1, _ = _mni152_volumes(_check_resolution(resolution))
+    return t1 * 2.0 - 1.0
+
+
+def _check_resolution(resolution) -> int:
+    if resolution not in (1, 2):
+        raise ValueError(f"resolution must be 1 or 2 (mm), got {resolution!r}")
+    return int(resolution)
+
+
+def _random_affine(
+    n: int, generator: torch.Generator, max_rotation: float, max_shift: float, max_zoom: float, flip: bool
+) -> torch.Tensor:
+    """Random 2D affine matrices ``(n, 2, 3)`` for :func:`torch.nn.functional.affine_grid`."""
+    u = torch.rand(n, 5, generator=generator) * 2 - 1  # uniform in [-1, 1]
+    angle = u[:, 0] * math.radians(max_rotation)
+    zoom = 1.0 + u[:, 1] * max_zoom
+    shift = u[:, 2:4] * max_shift
+    sign = torch.where((u[:, 4] > 0) & flip, -1.0, 1.0)  # left-right flip
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos * sign, -sin
+    theta[:, 1, 0], theta[:, 1, 1] = sin * sign, cos
+    theta[:, :, 2] = shift
+    return theta
+
+
+def augment_slices(
+    images: torch.Tensor,
+    masks: torch.Tensor | None = None,
+    *,
+    generator: torch.Generator,
+    max_rotation: float = 10.0,
+    max_shift: float = 0.05,
+    max_zoom: float = 0.05,
+    flip: bool = True,
+    intensity: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Random geometric + intensity augmentation of ``(N, 1, H, W)`` images in ``[-1, 1]``.
+
+    Geometry: rotation up to ``max_rotation`` degrees, shift up to ``max_shift`` of the field of
+    view, zoom by up to ``±max_zoom``, left-right flip with probability 1/2 (if ``flip``); masks get
+    the same transform (nearest neighbour). Intensity: contrast ``x * (1 ± intensity)`` and gamma
+    ``x ** (1 ± intensity)`` on the ``[0, 1]`` scale, so the background stays at -1.
+    """
+    n = images.shape[0]
+    theta = _random_affine(n, generator, max_rotation, max_shift, max_zoom, flip)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    unit = (images + 1) / 2  # [0, 1], background 0 -> zero padding is background
+    unit = F.grid_sample(unit, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if masks is not None:
+        masks = F.grid_sample(masks, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    jitter = (torch.rand(n, 2, generator=generator) * 2 - 1) * intensity
+    unit = unit.clamp(0, 1) ** (1 + jitter[:, 0]).view(-1, 1, 1, 1)
+    unit = (unit * (1 + jitter[:, 1]).view(-1, 1, 1, 1)).clamp(0, 1)
+    return unit * 2 - 1, masks
+
+
+def mni152_slices(
+    n: int = 64,
+    size: int = 64,
+    axis: str = "axial",
+    slice_range: Sequence[float] | None = None,
+    augment: bool = True,
+    seed: int = 0,
+    *,
+    generator: torch.Generator | None = None,
+    resolution: int = 2,
+    return_mask: bool = False,
+):
+    """``n`` healthy brain slices ``(n, 1, size, size)`` in ``[-1, 1]`` from the MNI152 template.
+
+    Args:
+        n: number of slices to return. Slice positions are evenly spaced over ``slice_range``
+            (repeating positions when ``n`` exceeds the slices available).
+        size: output side length (the slice is padded to a square with background, then resized).
+        axis: ``"axial"``, ``"coronal"`` or ``"sagittal"``.
+        slice_range: ``(start, stop)`` as fractions of the axis (default: the central part of the
+            brain for that axis, e.g. ``(0.35, 0.7)`` axially).
+        augment: apply random rotation/shift/zoom/flip and intensity jitter (:func:`augment_slices`).
+        seed: seed of the local generator used for augmentation (ignored when ``generator`` is given).
+        generator: a :class:`torch.Generator` to draw the augmentation from.
+        resolution: template resolution in mm (2: 99x117x95 voxels; 1: 197x233x189).
+        return_mask: also return the brain masks ``(n, 1, size, size)`` in ``{0, 1}``.
+
+    Returns:
+        images, or ``(images, masks)`` with ``return_mask=True``.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 4:
+        raise ValueError(f"size must be an integer >= 4, got {size!r}")
+    if axis not in DEFAULT_SLICE_RANGE:
+        raise ValueError(f"axis must be one of {tuple(DEFAULT_SLICE_RANGE)}, got {axis!r}")
+    lo, hi = DEFAULT_SLICE_RANGE[axis] if slice_range is None else tuple(slice_range)
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise ValueError(f"slice_range must be (start, stop) with 0 <= start <= stop <= 1, got {slice_range!r}")
+    t1, mask = _mni152_volumes(_check_resolution(resolution))
+    ax = axis_index(axis)
+    depth = t1.shape[ax]
+    first, last = int(round(lo * (depth - 1))), int(round(hi * (depth - 1)))
+    positions = torch.linspace(first, last, n).round().long().tolist()
+
+    images = torch.stack([resize_image(volume_slice(t1, ax, k) * 2 - 1, size) for k in positions])[:, None]
+    masks = torch.stack([resize_image(volume_slice(mask, ax, k), size, background=0.0) for k in positions])[:, None]
+    masks = (masks > 0.5).float()
+    if augment:
+        if generator is None:
+            generator = make_generator(seed)
+        images, masks = augment_slices(images, masks, generator=generator)
+    images = images.clamp(-1, 1).contiguous()
+    return (images, masks.contiguous()) if return_mask else images
+
+
+def brain_mask(images: torch.Tensor, threshold: float = -0.9) -> torch.Tensor:
+    """A rough foreground mask ``{0, 1}`` of images in ``[-1, 1]`` (pixels brighter than ``threshold``).
+
+    For exact masks of the template use ``mni152_slices(..., return_mask=True)``.
+    """
+    return (images > threshold).float()
+
+
+__all__ = ["mni152_slices", "mni152_volume", "augment_slices", "brain_mask"]

@@ -1,0 +1,173 @@
+"""Training objectives of diffusion models and conversions between parameterisations.
+
+The network sees ``x_t = sqrt(alphabar_t) x_0 + sqrt(1 - alphabar_t) eps`` and predicts one of
+
+- ``"epsilon"``: the noise ``eps`` - the "simple" loss of Ho et al. 2020, eq. 14;
+- ``"sample"``: the clean image ``x_0`` directly;
+- ``"v_prediction"``: the velocity ``v = sqrt(alphabar_t) eps - sqrt(1 - alphabar_t) x_0``
+  (Salimans & Ho 2022, sec. 4 and appendix D).
+
+All three are linear in ``(x_t, x_0, eps)``, so any one of them can be converted into the others
+(:func:`predict_x0`, :func:`predict_epsilon`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from dimedia_course.forward import q_sample
+from dimedia_course.schedules import extract
+from dimedia_course.validation import PREDICTION_TYPES, check_alphas_cumprod, check_prediction_type
+
+__all__ = [
+    "PREDICTION_TYPES",
+    "velocity",
+    "get_velocity",
+    "x0_eps_from_output",
+    "training_target",
+    "predict_x0",
+    "predict_epsilon",
+    "diffusion_loss",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def velocity(x0: torch.Tensor, noise: torch.Tensor, alpha_prod) -> torch.Tensor:
+    """``v = sqrt(alphabar) eps - sqrt(1 - alphabar) x_0`` at one noise level ``alpha_prod`` (a float or
+    a tensor that broadcasts against ``x0``) (Salimans & Ho 2022, sec. 4)."""
+    return alpha_prod**0.5 * noise - (1.0 - alpha_prod) ** 0.5 * x0
+
+
+def get_velocity(x0: torch.Tensor, noise: torch.Tensor, t, alphas_cumprod) -> torch.Tensor:
+    """The v-prediction target :func:`velocity` at integer timesteps ``t`` (Salimans & Ho 2022, sec. 4)."""
+    if noise.shape != x0.shape:
+        raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
+    return velocity(x0, noise, extract(check_alphas_cumprod(alphas_cumprod), t, x0))
+
+
+def training_target(x0: torch.Tensor, noise: torch.Tensor, t, alphas_cumprod, prediction_type: str):
+    """What the network should output for ``x_t = q_sample(x0, t, noise)``."""
+    check_prediction_type(prediction_type)
+    if prediction_type == "epsilon":
+        return noise
+    if prediction_type == "sample":
+        return x0
+    return get_velocity(x0, noise, t, alphas_cumprod)
+
+
+def x0_eps_from_output(model_output: torch.Tensor, x_t: torch.Tensor, alpha_prod, prediction_type: str):
+    """``(x0_hat, eps_hat)`` from a network output for ``x_t`` at the noise level ``alpha_prod``
+    (alphabar_t: a float or a tensor broadcasting against ``x_t``). Every parameterisation is linear in
+    ``(x_t, x_0, eps)`` with ``x_t = sqrt(alphabar) x_0 + sqrt(1 - alphabar) eps`` (Ho et al. 2020, eq. 4):
+
+    - epsilon: ``x0 = (x_t - sqrt(1 - alphabar) eps) / sqrt(alphabar)`` (Ho et al. 2020, eq. 15);
+    - sample: ``eps = (x_t - sqrt(alphabar) x0) / sqrt(1 - alphabar)``;
+    - v_prediction: ``x0 = sqrt(alphabar) x_t - sqrt(1 - alphabar) v``,
+      ``eps = sqrt(alphabar) v + sqrt(1 - alphabar) x_t`` (Salimans & Ho 2022, sec. 4 and appendix D).
+
+    This is the one place of these conversions: :func:`predict_x0`, :func:`predict_epsilon` and the
+    schedulers (with float64 ``alpha_prod``) call it.
+    """
+    check_prediction_type(prediction_type)
+    a, s = alpha_prod**0.5, (1.0 - alpha_prod) ** 0.5
+    if prediction_type == "epsilon":
+        return (x_t - s * model_output) / a, model_output
+    if prediction_type == "sample":
+        return model_output, (x_t - a * model_output) / s
+    return a * x_t - s * model_output, a * model_output + s * x_t
+
+
+def _alpha_prod_for_output(model_output, x_t, t, alphas_cumprod, prediction_type):
+    """Check a network output against ``x_t`` and gather alphabar_t shaped to broadcast against it."""
+    check_prediction_type(prediction_type)
+    if model_output.shape != x_t.shape:
+        raise ValueError(f"model_output shape {tuple(model_output.shape)} does not match x_t shape {tuple(x_t.shape)}")
+    return extract(check_alphas_cumprod(alphas_cumprod), t, x_t)
+
+
+def predict_x0(model_output: torch.Tensor, x_t: torch.Tensor, t, alphas_cumprod, prediction_type: str):
+    """Estimate of ``x_0`` from a network output at integer timesteps ``t`` (see :func:`x0_eps_from_output`)."""
+    ab = _alpha_prod_for_output(model_output, x_t, t, alphas_cumprod, prediction_type)
+    return x0_eps_from_output(model_output, x_t, ab, prediction_type)[0]
+
+
+def predict_epsilon(model_output: torch.Tensor, x_t: torch.Tensor, t, alphas_cumprod, prediction_type: str):
+    """Estimate of the noise ``eps`` from a network output at integer timesteps ``t`` (see
+    :func:`x0_eps_from_output`)."""
+    ab = _alpha_prod_for_output(model_output, x_t, t, alphas_cumprod, prediction_type)
+    return x0_eps_from_output(model_output, x_t, ab, prediction_type)[1]
+
+
+def call_model(model, x, t, y=None):
+    """Call a denoiser with the package convention ``model(x, t, y=None)``.
+
+    ``y`` is only passed when given, so plain ``model(x, t)`` networks work too.
+    """
+    return model(x, t) if y is None else model(x, t, y)
+
+
+def diffusion_loss(
+    model,
+    x0: torch.Tensor,
+    alphas_cumprod,
+    prediction_type: str = "epsilon",
+    y=None,
+    t=None,
+    noise=None,
+    generator: torch.Generator | None = None,
+    concat_condition: torch.Tensor | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Monte-Carlo estimate of the denoising loss (Ho et al. 2020, eq. 14 "L_simple").
+
+    Draws ``t ~ Uniform{0..T-1}`` and ``eps ~ N(0, I)`` (from ``generator``) unless given, forms
+    ``x_t`` with :func:`q_sample`, calls ``model(cat([x_t, concat_condition], 1), t, y)`` and
+    returns the mean squared error to :func:`training_target`.
+
+    Args:
+        model: denoiser ``model(x, t, y=None)``.
+        x0: clean images ``(B, C, ...)``.
+        alphas_cumprod: ``(T,)`` alphabar tensor, a NoiseSchedule or a scheduler.
+        prediction_type: one of :data:`PREDICTION_TYPES`.
+        y: optional class labels ``(B,)`` passed to the model.
+        t, noise: fix the timesteps / noise instead of sampling them.
+        generator: random generator for ``t`` and ``noise``.
+        concat_condition: optional ``(B, Cc, ...)`` image concatenated to ``x_t`` along channels.
+        reduction: ``"mean"`` (scalar), ``"sum"`` (sum over the batch of the per-sample
+            mean errors) or ``"none"`` (per-sample mean errors, shape ``(B,)``).
+    """
+    check_prediction_type(prediction_type)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}; expected one of {_REDUCTIONS}")
+    if not torch.is_tensor(x0) or x0.ndim < 2:
+        raise ValueError("x0 must be a tensor shaped (B, C, ...)")
+    ac = check_alphas_cumprod(alphas_cumprod)
+    B = x0.shape[0]
+    gen_device = generator.device if generator is not None else x0.device
+    if t is None:
+        t = torch.randint(0, ac.shape[0], (B,), generator=generator, device=gen_device).to(x0.device)
+    else:
+        t = torch.as_tensor(t, device=x0.device)
+        if t.ndim == 0:
+            t = t.expand(B)
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator, device=gen_device, dtype=x0.dtype).to(x0.device)
+    x_t = q_sample(x0, t, noise, ac)
+    x_in = x_t
+    if concat_condition is not None:
+        if concat_condition.shape[0] != B or concat_condition.shape[2:] != x0.shape[2:]:
+            raise ValueError(
+                f"concat_condition must be shaped (B, Cc, {', '.join(map(str, x0.shape[2:]))}) with B={B}, "
+                f"got {tuple(concat_condition.shape)}"
+            )
+        x_in = torch.cat([x_t, concat_condition.to(x_t)], dim=1)
+    output = call_model(model, x_in, t, y)
+    if output.shape != x0.shape:
+        raise ValueError(f"model output shape {tuple(output.shape)} does not match x0 shape {tuple(x0.shape)}")
+    target = training_target(x0, noise, t, ac, prediction_type)
+    per_sample = F.mse_loss(output, target, reduction="none").flatten(1).mean(dim=1)
+    if reduction == "none":
+        return per_sample
+    return per_sample.mean() if reduction == "mean" else per_sample.sum()

@@ -1,0 +1,262 @@
+"""Training loop for denoising diffusion models.
+
+Algorithm 1 of Ho et al. 2020: repeat { x_0 ~ data, t ~ U{0..T-1}, eps ~ N(0, I); gradient step on
+|| target - model(x_t, t) ||^2 } with ``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps`` (eq. 4) and
+the target ``eps``, ``x_0`` or ``v`` (Salimans & Ho 2022) chosen by ``prediction_type``. The loss
+itself is :func:`dimedia_course.losses.diffusion_loss`.
+
+Two additions used in the course:
+
+- **classifier-free guidance** training (Ho & Salimans 2022, Algorithm 1): labels are replaced by
+  the null label ``num_classes`` with probability ``p_uncond`` so that one network learns the
+  conditional and the unconditional model;
+- **image-conditioned** models (e.g. diffusion segmentation, Wolleb et al. 2022 MIDL): a condition
+  image is concatenated to ``x_t`` along channels (``concat_condition``).
+
+An exponential moving average of the weights (Ho et al. 2020, app. B) is optional.
+Checkpoints: :func:`save_checkpoint` / :func:`load_checkpoint` (see :mod:`dimedia_course.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from dimedia_course.checkpoint import load_checkpoint, save_checkpoint
+from dimedia_course.device import get_device, make_generator
+
+
+def _split_batch(batch, concat_condition):
+    """Return ``(x, y, condition)`` from a DataLoader batch (tensor, tuple/list or dict)."""
+    if torch.is_tensor(batch):
+        return batch, None, None
+    if isinstance(batch, dict):
+        x = batch.get("image", batch.get("x"))
+        if x is None:
+            raise ValueError("dict batches need an 'image' (or 'x') entry")
+        y = batch.get("label", batch.get("y"))
+        cond = batch.get("condition")
+        return x, y, cond
+    if isinstance(batch, (tuple, list)):
+        if concat_condition is True:
+            if len(batch) == 2:
+                return batch[0], None, batch[1]
+            if len(batch) == 3:
+                return batch[0], batch[1], batch[2]
+            raise ValueError("with concat_condition=True batches must be (x, condition) or (x, y, condition)")
+        if len(batch) == 1:
+            return batch[0], None, None
+        if len(batch) == 2:
+            return batch[0], batch[1], None
+        raise ValueError(f"batches must be x or (x, y); got a sequence of length {len(batch)}")
+    raise TypeError(f"unsupported batch type {type(batch).__name__}")
+
+
+def _tensor_batches(data, labels, condition, batch_size, generator):
+    """Endless shuffled mini-batches (one permutation per epoch) from in-memory tensors."""
+    n = data.shape[0]
+    while True:
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            yield (data[idx], None if labels is None else labels[idx], None if condition is None else condition[idx])
+
+
+def _loader_batches(loader, concat_condition):
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield _split_batch(batch, concat_condition)
+        if empty:
+            raise ValueError("the DataLoader yielded no batches")
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def train_diffusion(
+    model: nn.Module,
+    data,
+    scheduler,
+    *,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int = 16,
+    lr: float = 2e-4,
+    prediction_type: str | None = None,
+    p_uncond: float = 0.0,
+    labels: torch.Tensor | None = None,
+    num_classes: int | None = None,
+    device=None,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+    concat_condition=None,
+    grad_clip: float | None = 1.0,
+    ema_decay: float | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    lr_schedule: str = "constant",
+) -> dict:
+    """Train a denoiser with the simple diffusion loss (Ho et al. 2020, Algorithm 1 / eq. 14).
+
+    Args:
+        model: network called as ``model(x, t, y=None)``.
+        data: a tensor of images ``(N, C, H, W)`` in ``[-1, 1]``, or a DataLoader yielding ``x``,
+            ``(x, y)``, dicts ``{"image", "label", "condition"}``, or with ``concat_condition=True``
+            ``(x, condition)`` / ``(x, y, condition)``.
+        scheduler: a DDPM/DDIM scheduler, a NoiseSchedule or a ``(T,)`` tensor of cumulative alphas.
+        steps: number of optimiser steps; or
+        epochs: number of passes over ``data`` (exactly one of ``steps``/``epochs``).
+        batch_size: mini-batch size for tensor data.
+        lr: Adam learning rate.
+        prediction_type: ``"epsilon"``, ``"sample"`` or ``"v_prediction"``; default: the
+            scheduler's ``prediction_type`` (``"epsilon"`` if it has none).
+        p_uncond: probability of replacing a label by the null label (classifier-free guidance,
+            Ho & Salimans 2022); needs labels and ``num_classes``.
+        labels: ``(N,)`` integer labels for tensor ``data``.
+        num_classes: number of classes (default ``model.num_classes``); the null label is ``num_classes``.
+        device: training device (default :func:`dimedia_course.get_device`); model and batches are moved there.
+        seed: seeds the local generator drawing batches, timesteps, noise and label dropout
+            (ignored if ``generator`` is given; a CPU generator works on any device).
+        progress: show a tqdm progress bar.
+        concat_condition: ``(N, Cc, H, W)`` condition images aligned with tensor ``data``, or ``True``
+            for DataLoaders yielding the condition; concatenated to ``x_t`` before the model call.
+        grad_clip: clip the gradient norm to this value (``None`` = no clipping).
+        ema_decay: keep an exponential moving average of the weights with this decay (e.g. 0.999).
+        optimizer: continue with an existing optimizer instead of creating Adam.
+        lr_schedule: ``"constant"`` (default) or ``"cosine"``: cosine decay of the learning rate over the
+            run down to 5 % of its start value (Loshchilov & Hutter 2017, SGDR eq. 5 without restarts;
+            used by Nichol & Dhariwal 2021); it helps the short CPU runs of the applications.
+
+    Returns:
+        dict with ``"loss"`` (per-step losses), ``"steps"``, ``"seconds"``, ``"prediction_type"``,
+        ``"optimizer"`` and, with ``ema_decay``, ``"ema_model"`` (a copy of ``model`` with averaged weights).
+        The model is left in ``eval()`` mode.
+    """
+    from tqdm.auto import tqdm
+
+    from dimedia_course.losses import check_prediction_type, diffusion_loss
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if (steps is None) == (epochs is None):
+        raise ValueError("give exactly one of steps= or epochs=")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not 0.0 <= p_uncond <= 1.0:
+        raise ValueError(f"p_uncond must be in [0, 1], got {p_uncond!r}")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+    if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay!r}")
+    alphas_cumprod = getattr(scheduler, "alphas_cumprod", scheduler)
+    if not torch.is_tensor(alphas_cumprod) or alphas_cumprod.ndim != 1:
+        raise TypeError("scheduler must be a scheduler / NoiseSchedule with .alphas_cumprod or a (T,) tensor")
+    if prediction_type is None:
+        prediction_type = getattr(scheduler, "prediction_type", "epsilon")
+    prediction_type = check_prediction_type(prediction_type)
+    if num_classes is None:
+        num_classes = getattr(model, "num_classes", None)
+
+    device = get_device(device)
+    g = generator if generator is not None else make_generator(seed)
+
+    # ---- the stream of mini-batches
+    if torch.is_tensor(data):
+        if data.ndim < 3:
+            raise ValueError(f"data must be images shaped (N, C, ...), got {tuple(data.shape)}")
+        n = data.shape[0]
+        if labels is not None:
+            labels = torch.as_tensor(labels).long()
+            if labels.shape != (n,):
+                raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
+        condition = None
+        if concat_condition is not None:
+            if (
+                not torch.is_tensor(concat_condition)
+                or concat_condition.shape[0] != n
+                or concat_condition.shape[2:] != data.shape[2:]
+            ):
+                raise ValueError(
+                    f"concat_condition must be a tensor shaped ({n}, Cc, "
+                    f"{', '.join(map(str, data.shape[2:]))}) aligned with data"
+                )
+            condition = concat_condition
+        batches = _tensor_batches(data, labels, condition, min(batch_size, n), g)
+        steps_per_epoch = math.ceil(n / min(batch_size, n))
+    elif isinstance(data, DataLoader):
+        if labels is not None:
+            raise ValueError("labels= is only for tensor data; a DataLoader should yield (x, y)")
+        if concat_condition is not None and concat_condition is not True:
+            raise ValueError("with a DataLoader, concat_condition must be None or True (the loader yields it)")
+        batches = _loader_batches(data, concat_condition)
+        steps_per_epoch = len(data) if epochs is not None else 0
+    else:
+        raise TypeError(f"data must be a tensor of images or a DataLoader, got {type(data).__name__}")
+    total = steps if steps is not None else epochs * steps_per_epoch
+    if not isinstance(total, int) or total < 1:
+        raise ValueError(f"steps/epochs must give a positive number of steps, got steps={steps!r}, epochs={epochs!r}")
+    if p_uncond > 0 and num_classes is None:
+        raise ValueError("p_uncond > 0 needs a class-conditional model (model.num_classes) or num_classes=")
+
+    model.to(device).train()
+    alphas_cumprod = alphas_cumprod.to(device)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    lr_decay = None
+    if lr_schedule == "cosine":
+        base_lr = optimizer.param_groups[0]["lr"]
+        lr_decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=0.05 * base_lr)
+    ema = None
+    if ema_decay is not None:
+        ema = copy.deepcopy(model).eval().requires_grad_(False)
+
+    history = {"loss": [], "steps": total, "prediction_type": prediction_type}
+    start = time.perf_counter()
+    bar = tqdm(range(total), disable=not progress, desc="training")
+    for _ in bar:
+        x0, y, cond = next(batches)
+        x0 = x0.to(device).float()
+        if y is not None:
+            y = torch.as_tensor(y).to(device).long()
+            if p_uncond > 0:
+                from dimedia_course.guidance import drop_labels
+
+                y = drop_labels(y, p_uncond, num_classes, generator=g)
+        if cond is not None:
+            cond = cond.to(device).float()
+        loss = diffusion_loss(
+            model, x0, alphas_cumprod, prediction_type=prediction_type, y=y, generator=g, concat_condition=cond
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        if lr_decay is not None:
+            lr_decay.step()
+        if ema is not None:
+            with torch.no_grad():
+                for p_ema, p in zip(ema.parameters(), model.parameters()):
+                    p_ema.lerp_(p, 1.0 - ema_decay)
+                for b_ema, b in zip(ema.buffers(), model.buffers()):
+                    b_ema.copy_(b)
+        value = float(loss.detach())
+        history["loss"].append(value)
+        if progress:
+            bar.set_postfix(loss=f"{value:.4f}")
+    history["seconds"] = time.perf_counter() - start
+    history["optimizer"] = optimizer
+    if ema is not None:
+        history["ema_model"] = ema
+    model.eval()
+    return history
+
+
+__all__ = ["train_diffusion", "save_checkpoint", "load_checkpoint"]

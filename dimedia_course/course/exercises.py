@@ -1,0 +1,59 @@
+"""The exercise pages of the website: what each released assignment asks and how many points each part gives.
+
+Reads only the student release (``exercises/<assignment>/<notebook>.ipynb``), never ``solutions/``, so a page
+can show nothing that students do not already have.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+__all__ = ["RELEASE_DIR", "release_notebook", "graded_parts", "render_parts"]
+
+#: The nbgrader release folder (what students get).
+RELEASE_DIR = Path(__file__).resolve().parents[2] / "exercises"
+
+
+def release_notebook(assignment: str, release_dir: Path = RELEASE_DIR) -> Path:
+    """The one released notebook of ``assignment`` (e.g. ``"a01_forward_process"``)."""
+    folder = Path(release_dir) / assignment
+    notebooks = sorted(folder.glob("*.ipynb"))
+    if len(notebooks) != 1:
+        raise ValueError(f"assignment: expected one notebook in {folder}, found {len(notebooks)}")
+    return notebooks[0]
+
+
+def graded_parts(assignment: str, release_dir: Path = RELEASE_DIR) -> list[dict]:
+    """The autograded test cells in order: ``[{"grade_id", "points", "implements"}]``, where ``implements`` is
+    the function the student writes in the answer cell just before the test (its ``def`` name)."""
+    cells = json.loads(release_notebook(assignment, release_dir).read_text(encoding="utf-8"))["cells"]
+    parts, last_function = [], None
+    for cell in cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        source = "".join(cell.get("source", []))
+        if meta.get("solution") and cell["cell_type"] == "code":
+            names = [ln.split("(")[0][4:].strip() for ln in source.splitlines() if ln.startswith("def ")]
+            last_function = names[0] if names else None
+        if meta.get("grade") and cell["cell_type"] == "code":
+            parts.append({"grade_id": meta["grade_id"], "points": meta.get("points", 0), "implements": last_function})
+    return parts
+
+
+def render_parts(assignment: str, release_dir: Path = RELEASE_DIR):
+    """An HTML table of the graded parts (function to write, points) for the website (IPython HTML object)."""
+    from IPython.display import HTML
+
+    parts = graded_parts(assignment, release_dir)
+    rows = "".join(
+        f"<tr><td>{i}</td><td><code>{html.escape(p['implements'] or '')}</code></td>"
+        f"<td><code>{html.escape(p['grade_id'])}</code></td><td>{p['points']}</td></tr>"
+        for i, p in enumerate(parts, 1)
+    )
+    total = sum(p["points"] for p in parts)
+    return HTML(
+        '<table class="dimedia-schedule"><thead><tr><th>#</th><th>You implement</th><th>Graded by</th>'
+        f"<th>Points</th></tr></thead><tbody>{rows}<tr><td></td><td><strong>Total</strong></td><td></td>"
+        f"<td><strong>{total}</strong></td></tr></tbody></table>"
+    )
