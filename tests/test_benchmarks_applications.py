@@ -9,9 +9,31 @@ from dimedia_course.course.benchmarks import applications as bench
 
 @pytest.mark.slow
 def test_quick_benchmark_writes_tables(tmp_path):
-    assert bench.main(["--quick", "--threads", "1", "--out-dir", str(tmp_path)]) == 0
+    assert (
+        bench.main(
+            [
+                "--quick",
+                "--threads",
+                "1",
+                "--out-dir",
+                str(tmp_path),
+                "--seeds",
+                "0",
+                "1",
+                "--figures",
+                str(tmp_path / "figures"),
+            ]
+        )
+        == 0
+    )
+    assert {p.name for p in (tmp_path / "figures").glob("*.png")} == {
+        "anomaly.png",
+        "segmentation.png",
+        "reconstruction.png",
+        "synthesis.png",
+    }
     rows = list(csv.DictReader((tmp_path / "results.csv").open()))
-    assert rows and set(rows[0]) == {"task", "method", "metric", "value"}
+    assert rows and set(rows[0]) == {"seed", "task", "method", "metric", "value"}
     tasks = {r["task"] for r in rows}
     for task in ("anomaly", "segmentation", "MRI 4x", "CT 8 views", "synthesis", "latent diffusion"):
         assert task in tasks
@@ -31,8 +53,10 @@ def test_quick_benchmark_writes_tables(tmp_path):
     methods = {r["method"] for r in rows}
     assert {"zero-filled", "FBP (ramp)"} <= methods
     assert all(float(r["value"]) >= 0 for r in rows if r["metric"] == "seconds")
-    md = (tmp_path / "results.md").read_text()
-    assert "| task | method | metric | value |" in md and "wall-clock seconds" in md
+    md = (tmp_path / "results_table.md").read_text()
+    assert "| task | method | metric | mean +- std |" in md and "wall-clock seconds" in md
+    assert ("anomaly", "baseline: intensity threshold") in {(r["task"], r["method"]) for r in rows}
+    assert ("segmentation", "baseline: supervised UNet") in {(r["task"], r["method"]) for r in rows}
 
 
 def test_bad_arguments():
@@ -40,3 +64,11 @@ def test_bad_arguments():
         bench.main(["--threads", "0", "--out-dir", "/nonexistent"])
     with pytest.raises(SystemExit):
         bench.main(["--no-such-flag"])
+    with pytest.raises(SystemExit):
+        bench.main(["--seeds", "1", "1"])
+
+
+def test_summarize_mean_and_std():
+    rows = {s: [{"task": "t", "method": "m", "metric": "x", "value": v}] for s, v in ((0, 1.0), (1, 3.0))}
+    (row,) = bench.summarize(rows)
+    assert row["mean"] == 2.0 and abs(row["std"] - 2**0.5) < 1e-12 and row["n"] == 2

@@ -136,7 +136,11 @@ def _drop_remote_scripts(app, pagename, templatename, context, doctree) -> None:
 
 
 def setup(app):
-    """Sphinx extension hook (listed in ``_config.yml``): strip remote scripts from every page."""
+    """Sphinx extension hook (listed in ``_config.yml``): strip remote scripts from every page and register the
+    author-year bibliography style (:mod:`dimedia_course.course.bibstyle`)."""
+    from dimedia_course.course.bibstyle import register
+
+    register()
     app.connect("html-page-context", _drop_remote_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 

@@ -249,7 +249,7 @@ def render_html(data: dict, edition_id: str, slides_base: str | None = None) -> 
         slides_html = ", ".join(f'<a href="{esc(slides_base)}{esc(d)}.html">{esc(d)}</a>' for d in decks)
         clock = f"<br>{esc(_time_label(s))}" if "start" in s else ""
         parts.append(
-            f'<tr{row_class}><td>{i}</td><td>{esc(s["title"])}</td>'
+            f"<tr{row_class}><td>{i}</td><td>{esc(s['title'])}</td>"
             f'<td class="dimedia-time">{s["minutes"]} min{clock}</td>'
             f"<td>{topics_html}</td><td>{slides_html}</td></tr>"
         )

@@ -76,17 +76,24 @@ def augment_slices(
     max_zoom: float = 0.05,
     flip: bool = True,
     intensity: float = 0.1,
+    elastic: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Random geometric + intensity augmentation of ``(N, 1, H, W)`` images in ``[-1, 1]``.
 
     Geometry: rotation up to ``max_rotation`` degrees, shift up to ``max_shift`` of the field of
-    view, zoom by up to ``±max_zoom``, left-right flip with probability 1/2 (if ``flip``); masks get
-    the same transform (nearest neighbour). Intensity: contrast ``x * (1 ± intensity)`` and gamma
-    ``x ** (1 ± intensity)`` on the ``[0, 1]`` scale, so the background stays at -1.
+    view, zoom by up to ``±max_zoom``, left-right flip with probability 1/2 (if ``flip``) and, when
+    ``elastic > 0``, a smooth random displacement (a 4 x 4 grid of offsets of up to ``elastic`` of the
+    field of view, upsampled bicubically: anatomy bends, it does not tear); masks get the same transform
+    (nearest neighbour). Intensity: contrast ``x * (1 ± intensity)`` and gamma ``x ** (1 ± intensity)`` on
+    the ``[0, 1]`` scale, so the background stays at -1.
     """
     n = images.shape[0]
     theta = _random_affine(n, generator, max_rotation, max_shift, max_zoom, flip)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    if elastic > 0:
+        coarse = (torch.rand(n, 2, 4, 4, generator=generator) * 2 - 1) * (2 * elastic)  # grid units: [-1, 1] = FOV
+        smooth = F.interpolate(coarse, size=images.shape[-2:], mode="bicubic", align_corners=True)
+        grid = grid + smooth.permute(0, 2, 3, 1)
     unit = (images + 1) / 2  # [0, 1], background 0 -> zero padding is background
     unit = F.grid_sample(unit, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if masks is not None:
@@ -108,6 +115,8 @@ def mni152_slices(
     generator: torch.Generator | None = None,
     resolution: int = 2,
     return_mask: bool = False,
+    min_brain_fraction: float = 0.0,
+    augment_kwargs: dict | None = None,
 ):
     """``n`` healthy brain slices ``(n, 1, size, size)`` in ``[-1, 1]`` from the MNI152 template.
 
@@ -115,10 +124,14 @@ def mni152_slices(
         n: number of slices to return. Slice positions are evenly spaced over ``slice_range``
             (repeating positions when ``n`` exceeds the slices available).
         size: output side length (the slice is padded to a square with background, then resized).
-        axis: ``"axial"``, ``"coronal"`` or ``"sagittal"``.
+        axis: ``"axial"``, ``"coronal"``, ``"sagittal"`` or ``"all"`` (the three axes in turn).
         slice_range: ``(start, stop)`` as fractions of the axis (default: the central part of the
-            brain for that axis, e.g. ``(0.35, 0.7)`` axially).
+            brain for that axis, e.g. ``(0.35, 0.7)`` axially; ``(0, 1)`` with ``min_brain_fraction``
+            uses every usable slice).
         augment: apply random rotation/shift/zoom/flip and intensity jitter (:func:`augment_slices`).
+        min_brain_fraction: drop slice positions whose brain mask covers less than this fraction of the
+            largest slice of that axis (near-empty slices at the edges of the brain).
+        augment_kwargs: passed to :func:`augment_slices` (e.g. ``max_rotation``, ``elastic``).
         seed: seed of the local generator used for augmentation (ignored when ``generator`` is given).
         generator: a :class:`torch.Generator` to draw the augmentation from.
         resolution: template resolution in mm (2: 99x117x95 voxels; 1: 197x233x189).
@@ -131,24 +144,34 @@ def mni152_slices(
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if not isinstance(size, int) or isinstance(size, bool) or size < 4:
         raise ValueError(f"size must be an integer >= 4, got {size!r}")
-    if axis not in DEFAULT_SLICE_RANGE:
-        raise ValueError(f"axis must be one of {tuple(DEFAULT_SLICE_RANGE)}, got {axis!r}")
-    lo, hi = DEFAULT_SLICE_RANGE[axis] if slice_range is None else tuple(slice_range)
-    if not 0.0 <= lo <= hi <= 1.0:
-        raise ValueError(f"slice_range must be (start, stop) with 0 <= start <= stop <= 1, got {slice_range!r}")
+    axes = tuple(DEFAULT_SLICE_RANGE) if axis == "all" else (axis,)
+    if any(a not in DEFAULT_SLICE_RANGE for a in axes):
+        raise ValueError(f"axis must be one of {tuple(DEFAULT_SLICE_RANGE) + ('all',)}, got {axis!r}")
+    if not 0.0 <= min_brain_fraction < 1.0:
+        raise ValueError(f"min_brain_fraction must lie in [0, 1), got {min_brain_fraction!r}")
     t1, mask = _mni152_volumes(_check_resolution(resolution))
-    ax = axis_index(axis)
-    depth = t1.shape[ax]
-    first, last = int(round(lo * (depth - 1))), int(round(hi * (depth - 1)))
-    positions = torch.linspace(first, last, n).round().long().tolist()
+    picks = []  # (axis index, slice position)
+    for i, name in enumerate(axes):
+        lo, hi = DEFAULT_SLICE_RANGE[name] if slice_range is None else tuple(slice_range)
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ValueError(f"slice_range must be (start, stop) with 0 <= start <= stop <= 1, got {slice_range!r}")
+        ax = axis_index(name)
+        depth = t1.shape[ax]
+        usable = list(range(int(round(lo * (depth - 1))), int(round(hi * (depth - 1))) + 1))
+        if min_brain_fraction > 0:
+            area = mask.sum(dim=tuple(d for d in range(3) if d != ax))
+            usable = [k for k in usable if area[k] >= min_brain_fraction * area.max()]
+        count = n // len(axes) + (1 if i < n % len(axes) else 0)
+        index = torch.linspace(0, len(usable) - 1, max(count, 1)).round().long().tolist()[:count]
+        picks += [(ax, usable[j]) for j in index]
 
-    images = torch.stack([resize_image(volume_slice(t1, ax, k) * 2 - 1, size) for k in positions])[:, None]
-    masks = torch.stack([resize_image(volume_slice(mask, ax, k), size, background=0.0) for k in positions])[:, None]
+    images = torch.stack([resize_image(volume_slice(t1, ax, k) * 2 - 1, size) for ax, k in picks])[:, None]
+    masks = torch.stack([resize_image(volume_slice(mask, ax, k), size, background=0.0) for ax, k in picks])[:, None]
     masks = (masks > 0.5).float()
     if augment:
         if generator is None:
             generator = make_generator(seed)
-        images, masks = augment_slices(images, masks, generator=generator)
+        images, masks = augment_slices(images, masks, generator=generator, **(augment_kwargs or {}))
     images = images.clamp(-1, 1).contiguous()
     return (images, masks.contiguous()) if return_mask else images
 

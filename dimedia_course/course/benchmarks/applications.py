@@ -5,8 +5,8 @@ Usage::
     python -m dimedia_course.course.benchmarks.applications [--quick] [--out-dir DIR] [--seeds 0 1 2] [--figures DIR]
 
 Trains tiny diffusion models on 32 x 32 MNI152 slices (healthy, or with synthetic lesions) and writes
-``results.csv`` (long format: task, method, metric, value) and ``results.md`` (the table shown in the
-book) to ``--out-dir``. Tasks and what is compared:
+``results.csv`` (long format: seed, task, method, metric, value) and ``results_table.md`` (the table shown in
+the book) to ``--out-dir``. Tasks and what is compared:
 
 - anomaly detection (Wolleb et al. 2022; Pinaya et al. 2022): pixel AUROC and Dice, partial noising vs
   DDIM inversion, model trained on healthy slices only; baseline: intensity thresholding (lesions are
@@ -476,10 +476,11 @@ def write_results(
     per_seed: dict[int, list[dict]], timings: dict[int, dict], out_dir: Path, quick: bool
 ) -> tuple[Path, Path]:
     """Write ``results.csv`` (seed, task, method, metric, value; timings as metric ``seconds``) and
-    ``results.md`` (mean +- std over seeds, and wall-clock times)."""
+    ``results_table.md`` (mean +- std over seeds, and wall-clock times), which the book's results page
+    includes."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = out_dir / "results.csv", out_dir / "results.md"
+    csv_path, md_path = out_dir / "results.csv", out_dir / "results_table.md"
     with csv_path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["seed", "task", "method", "metric", "value"])
         writer.writeheader()
