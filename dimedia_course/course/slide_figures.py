@@ -1,0 +1,101 @@
+"""Figures of the reveal.js slide decks, drawn by the package when the course is built.
+
+``write_slide_figures(out_dir)`` writes small PNGs (a few seconds on a CPU, no training) into a git-ignored folder
+next to the decks (``book/slides/_figures``): noise schedules, the forward process on brain slices, DDPM vs DDIM
+trajectories and classifier-free guidance with the exact toy denoiser, and copies of the applications
+benchmark's example figures.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+__all__ = ["write_slide_figures"]
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_slide_figures(out_dir, applications_figures=None) -> list[Path]:
+    """Draw the slide figures into ``out_dir`` and return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dimedia_course import make_generator
+    from dimedia_course.course import viz
+    from dimedia_course.data import mni152_slices
+    from dimedia_course.sampling import sample
+    from dimedia_course.schedulers import DDIMScheduler, DDPMScheduler
+    from dimedia_course.schedules import make_beta_schedule
+    from dimedia_course.toy import GaussianMixture, ToyDenoiser
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    schedules = {"linear": make_beta_schedule("linear", 1000), "cosine": make_beta_schedule("cosine", 1000)}
+    written.append(_save(viz.plot_schedules(schedules), out / "schedules.png"))
+    slices = mni152_slices(n=3, size=64, seed=0)
+    ddpm = DDPMScheduler(1000)
+    fig = viz.plot_forward_process(
+        slices, ddpm.alphas_cumprod, [0, 100, 250, 500, 750, 999], generator=make_generator(1)
+    )
+    written.append(_save(fig, out / "forward_process.png"))
+    data = mni152_slices(n=24, size=32, axis="all", slice_range=(0, 1), min_brain_fraction=0.2, seed=0)
+    written.append(_save(viz.show_images(data, nrow=8), out / "training_slices.png"))
+
+    mixture = GaussianMixture([[-2.0], [0.0], [2.0]], std=0.15, weights=[0.3, 0.2, 0.5])
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3), sharey=True)
+    for ax, (name, sched, steps) in zip(
+        axes,
+        [
+            ("DDPM, 1000 steps", DDPMScheduler(1000, clip_sample=False), 1000),
+            ("DDIM, 50 steps", DDIMScheduler(1000, clip_sample=False), 50),
+        ],
+    ):
+        model = ToyDenoiser(mixture, sched.alphas_cumprod)
+        _, traj = sample(
+            model, sched, (30, 1, 1, 1), num_inference_steps=steps, generator=make_generator(0), return_trajectory=True
+        )
+        traj = torch.stack(traj)[:, :, 0, 0, 0]
+        ax.plot(torch.linspace(1, 0, traj.shape[0]).numpy(), traj.numpy(), lw=0.7)
+        ax.invert_xaxis()
+        ax.set_title(name)
+        ax.set_xlabel("t / T (noise on the left, data on the right)")
+    written.append(_save(fig, out / "trajectories.png"))
+
+    classes = GaussianMixture([[-1.0, 0.0], [1.0, 0.0]], std=0.6)
+    sched = DDIMScheduler(1000, clip_sample=False)
+    model = ToyDenoiser(classes, sched.alphas_cumprod)
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3), sharex=True, sharey=True)
+    for ax, s in zip(axes, (0.0, 1.0, 4.0)):
+        x = sample(
+            model,
+            sched,
+            (600, 2, 1, 1),
+            y=torch.ones(600, dtype=torch.long),
+            guidance_scale=s,
+            num_inference_steps=50,
+            generator=make_generator(0),
+        ).view(-1, 2)
+        ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.5)
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set_title(f"guidance scale s = {s:g}")
+        ax.set_xlim(-3.5, 4.5)
+        ax.set_ylim(-2.5, 2.5)
+    written.append(_save(fig, out / "cfg.png"))
+
+    source = Path(applications_figures) if applications_figures else None
+    if source is not None and source.is_dir():
+        for png in sorted(source.glob("*.png")):
+            written.append(Path(shutil.copy(png, out / f"applications_{png.name}")))
+    return written
