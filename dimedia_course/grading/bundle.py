@@ -82,7 +82,12 @@ def student_requirements(requirements: Path) -> str:
 
 
 def _build_wheel(root: Path, out: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(root)]
+    """Build the package wheel from a clean copy (setuptools writes build/ and *.egg-info next to its sources)."""
+    src = out / "src"
+    shutil.copytree(root / "dimedia_course", src / "dimedia_course", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE", "LICENSE-CONTENT"):
+        shutil.copy(root / name, src / name)
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     wheels = sorted(out.glob("dimedia_course-*.whl"))
     if result.returncode != 0 or len(wheels) != 1:
