@@ -24,7 +24,31 @@ from dimedia_course.course.build import ROOT, html_dir
 
 pytestmark = pytest.mark.slow
 
-DECKS = ("intro", "ddpm", "understanding", "sampling", "conditioning", "architectures", "applications", "limitations")
+DECKS = (
+    "intro",
+    "ddpm",
+    "understanding",
+    "sampling",
+    "conditioning",
+    "architectures",
+    "applications",
+    "demos",
+    "limitations",
+)
+ASSIGNMENTS = {
+    "a01_forward_process": "forward_process.ipynb",
+    "a02_ddpm_loss_sampling": "ddpm.ipynb",
+    "a03_ddim_inversion": "ddim_inversion.ipynb",
+    "a04_guidance": "guidance.ipynb",
+    "a05_latent_diffusion": "latent_diffusion.ipynb",
+    "a06_anomaly_detection": "anomaly_detection.ipynb",
+}
+ORGANISERS = ("Yuyang Xue", "Nefeli Gkouti", "Julia Wolleb", "Sotirios A. Tsaftaris")
+SEED_LINKS = (
+    "https://drive.google.com/file/d/1JOap7m976yL9YG2oG_w2f7-g6FsygcKI",
+    "https://github.com/vios-s/ISBI-2024-DiMEDIA-MONAI-Tutorial",
+    "https://github.com/heejkoo/Awesome-Diffusion-Models",
+)
 PAGES = (
     "book/index.html",
     "book/schedule.html",
@@ -139,7 +163,63 @@ def test_schedule_page_renders_both_editions(site):
     text = (site / "book" / "schedule.html").read_text(encoding="utf-8")
     assert text.count('class="dimedia-schedule"') == 2
     assert "Athens, Greece" in text and "Vancouver, Canada" in text
-    assert re.search(r"\d\d:\d\d&ndash;\d\d:\d\d|\d\d:\d\d–\d\d:\d\d", text)
+    assert not re.search(r"\d\d:\d\d&ndash;\d\d:\d\d|\d\d:\d\d–\d\d:\d\d", text), "no invented clock times"
+
+
+def _visible_text(html: str) -> str:
+    html = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_seed_facts_on_the_site(site):
+    """Facts of the tutorial pages (shared/seeds): date, the six ISBI blocks and their lengths, organisers, links."""
+    landing = (site / "book" / "index.html").read_text(encoding="utf-8")
+    for name in ORGANISERS:
+        assert name in landing, f"landing page lacks the organiser {name}"
+    for link in SEED_LINKS:
+        assert link in landing, f"landing page lacks the link {link}"
+    assert "28 May 2024" in landing and "Tuesday afternoon" in landing
+    schedule = _visible_text((site / "book" / "schedule.html").read_text(encoding="utf-8"))
+    assert "Tuesday 28 May 2024, afternoon" in schedule
+    isbi = schedule[schedule.index("ISBI 2024, Athens") :]
+    blocks = re.findall(
+        r"(Part 1: Introduction|Part 2: Advanced topics|Coffee break|Applications in medical imaging|Demonstration|"
+        r"Talk and discussion)\s+(\d+) min",
+        isbi,
+    )
+    assert blocks[:6] == [
+        ("Part 1: Introduction", "60"),
+        ("Part 2: Advanced topics", "30"),
+        ("Coffee break", "30"),
+        ("Applications in medical imaging", "30"),
+        ("Demonstration", "30"),
+        ("Talk and discussion", "30"),
+    ], blocks
+    resources = (site / "book" / "resources.html").read_text(encoding="utf-8")
+    assert "Kazerouni" in resources and "Awesome-Diffusion-Models" in resources
+
+
+def test_no_placeholder_text_anywhere(site):
+    for page in _all_html(site):
+        text = _visible_text(page.read_text(encoding="utf-8", errors="replace"))
+        assert "placeholder" not in text.lower(), f"{page.relative_to(site)} shows placeholder text"
+
+
+def test_exercise_pages_reachable_with_a_working_download(site):
+    landing = (site / "book" / "index.html").read_text(encoding="utf-8")
+    assert "exercises/index.html" in landing, "the navigation does not link the exercises"
+    index = (site / "book" / "exercises" / "index.html").read_text(encoding="utf-8")
+    for assignment, notebook in ASSIGNMENTS.items():
+        page_path = site / "book" / "exercises" / f"{assignment}.html"
+        assert f"exercises/{assignment}.html" in landing, f"{assignment} is not in the navigation"
+        assert f"{assignment}.html" in index
+        page = page_path.read_text(encoding="utf-8")
+        match = re.search(rf'href="([^"]*_downloads/[^"]*/{re.escape(notebook)})"', page)
+        assert match, f"{assignment}: no download link to {notebook}"
+        downloaded = (page_path.parent / match.group(1)).resolve()
+        assert downloaded.is_file(), f"{assignment}: the download {match.group(1)} is missing from the site"
+        assert downloaded.read_bytes() == (ROOT / "exercises" / assignment / notebook).read_bytes()
+        assert "Points" in page and "Total" in page
 
 
 @pytest.mark.parametrize("demo", ["ddpm_brain", "ddim_inversion_cfg"])
@@ -205,6 +285,52 @@ def test_browser_demo_page_shows_figures(server, tmp_path):
     shot = tmp_path / "demo.png"
     _chromium_run(f"{server}/book/demos/ddpm_brain.html", tmp_path, f"--screenshot={shot}", "--window-size=1280,1600")
     assert shot.is_file() and shot.stat().st_size > 20_000
+
+
+_MEASURE = """<script>
+window.addEventListener("load", function () {
+  function measure() {
+    var column = document.querySelector("article.bd-article") || document.querySelector("main");
+    var limit = column.getBoundingClientRect().width;
+    var all = document.querySelectorAll('mjx-container[display="true"]');
+    var wide = [];
+    all.forEach(function (m) {
+      var inner = m.querySelector("mjx-math");
+      var width = inner ? inner.getBoundingClientRect().width : m.scrollWidth;
+      if (width > limit + 1) { wide.push([Math.round(width), Math.round(limit), m.textContent.slice(0, 50)]); }
+    });
+    var pre = document.createElement("pre");
+    pre.id = "dimedia-measure";
+    pre.textContent = "MEASURE" + JSON.stringify({n: all.length, wide: wide}) + "END";
+    document.body.appendChild(pre);
+  }
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { MathJax.startup.promise.then(measure); }
+  else { setTimeout(measure, 3000); }
+});
+</script>"""
+
+
+def test_no_display_equation_wider_than_the_column_at_1400px(site, server, tmp_path):
+    import json
+
+    pages = [p for p in _all_html(site) if "math notranslate nohighlight" in p.read_text(encoding="utf-8")]
+    pages = [p for p in pages if "slides" not in p.relative_to(site).parts]
+    assert pages, "no page with display equations found"
+    offenders = {}
+    for page in pages:
+        probe = page.with_name(page.stem + ".measure.html")
+        probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
+        try:
+            rel = probe.relative_to(site).as_posix()
+            proc = _chromium_run(f"{server}/{rel}", tmp_path, "--dump-dom", "--window-size=1400,900")
+        finally:
+            probe.unlink()
+        found = re.search(r"MEASURE(.*?)END", proc.stdout, re.S)
+        assert found, f"{page.relative_to(site)}: the measurement did not run; stderr:\n{proc.stderr[-1500:]}"
+        result = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+        if result["wide"]:
+            offenders[page.relative_to(site).as_posix()] = result["wide"]
+    assert not offenders, f"display equations wider than the text column at 1400 px: {offenders}"
 
 
 def test_browser_slide_deck_starts_revealjs(server, tmp_path):
