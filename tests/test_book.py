@@ -287,6 +287,20 @@ def test_browser_demo_page_shows_figures(server, tmp_path):
     assert shot.is_file() and shot.stat().st_size > 20_000
 
 
+def test_notebook_pages_offer_their_ipynb(site):
+    import json
+
+    for page in ("book/theory/ddpm", "book/theory/sampling", "book/demos/ddpm_brain", "book/schedule"):
+        html = (site / f"{page}.html").read_text(encoding="utf-8")
+        match = re.search(r'<p class="dimedia-notebook-download"><a href="([^"]+\.ipynb)"', html)
+        assert match, f"{page}: no notebook download link"
+        notebook = (site / f"{page}.html").parent / match.group(1)
+        assert notebook.is_file(), f"{page}: {match.group(1)} missing"
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        assert any(c["cell_type"] == "code" for c in cells)
+    assert "dimedia-notebook-download" not in (site / "book" / "references.html").read_text(encoding="utf-8")
+
+
 _MEASURE = """<script>
 window.addEventListener("load", function () {
   function measure() {

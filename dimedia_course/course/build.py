@@ -138,6 +138,46 @@ def _drop_remote_scripts(app, pagename, templatename, context, doctree) -> None:
         context["script_files"] = [s for s in context["script_files"] if not _is_remote(s)]
 
 
+def _is_notebook_page(app, pagename: str) -> bool:
+    """A MyST markdown notebook (jupytext front matter with a kernelspec) or an .ipynb page."""
+    try:
+        source = Path(app.env.doc2path(pagename))
+    except Exception:  # noqa: BLE001 - generated pages (search, genindex) have no source
+        return False
+    if source.suffix == ".ipynb":
+        return True
+    return source.suffix == ".md" and source.is_file() and "kernelspec:" in source.read_text(encoding="utf-8")[:800]
+
+
+def _add_notebook_download(app, pagename, templatename, context, doctree) -> None:
+    """Sphinx ``html-page-context`` hook: every notebook page links its own .ipynb (written at build-finished)."""
+    if doctree is None or "body" not in context or not _is_notebook_page(app, pagename):
+        return
+    href = context["pathto"](f"_sources/{pagename}.ipynb", 1)
+    name = pagename.rsplit("/", 1)[-1]
+    link = (
+        f'<p class="dimedia-notebook-download"><a href="{href}" download="{name}.ipynb">'
+        "Download this page as a Jupyter notebook (.ipynb)</a></p>"
+    )
+    context["body"] = link + context["body"]
+    app.env.dimedia_notebook_pages = getattr(app.env, "dimedia_notebook_pages", set()) | {pagename}
+
+
+def _write_notebooks(app, exception) -> None:
+    """Sphinx ``build-finished`` hook: write the .ipynb of every notebook page next to its HTML sources."""
+    if exception is not None or app.builder.format != "html":
+        return
+    import jupytext
+
+    for pagename in sorted(getattr(app.env, "dimedia_notebook_pages", set())):
+        source = Path(app.env.doc2path(pagename))
+        target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        notebook = jupytext.read(source)
+        notebook.metadata.pop("jupytext", None)
+        jupytext.write(notebook, target, fmt="ipynb")
+
+
 def setup(app):
     """Sphinx extension hook (listed in ``_config.yml``): strip remote scripts from every page and register the
     author-year bibliography style (:mod:`dimedia_course.course.bibstyle`)."""
@@ -145,7 +185,9 @@ def setup(app):
 
     register()
     app.connect("html-page-context", _drop_remote_scripts, priority=900)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+    app.connect("html-page-context", _add_notebook_download)
+    app.connect("build-finished", _write_notebooks)
+    return {"parallel_read_safe": True, "parallel_write_safe": False}
 
 
 def main(argv: list[str] | None = None) -> int:
