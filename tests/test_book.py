@@ -315,7 +315,7 @@ window.addEventListener("load", function () {
     });
     var pre = document.createElement("pre");
     pre.id = "dimedia-measure";
-    pre.textContent = "MEASURE" + JSON.stringify({n: all.length, wide: wide}) + "END";
+    pre.textContent = "MEAS" + "URE:" + JSON.stringify({n: all.length, wide: wide}) + ":E" + "ND";
     document.body.appendChild(pre);
   }
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) { MathJax.startup.promise.then(measure); }
@@ -339,7 +339,7 @@ def test_no_display_equation_wider_than_the_column_at_1400px(site, server, tmp_p
             proc = _chromium_run(f"{server}/{rel}", tmp_path, "--dump-dom", "--window-size=1400,900")
         finally:
             probe.unlink()
-        found = re.search(r"MEASURE(.*?)END", proc.stdout, re.S)
+        found = re.search(r"MEASURE:(\{.*?\}):END", proc.stdout, re.S)
         assert found, f"{page.relative_to(site)}: the measurement did not run; stderr:\n{proc.stderr[-1500:]}"
         result = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
         if result["wide"]:
