@@ -160,7 +160,6 @@ def _add_notebook_download(app, pagename, templatename, context, doctree) -> Non
         "Download this page as a Jupyter notebook (.ipynb)</a></p>"
     )
     context["body"] = link + context["body"]
-    app.env.dimedia_notebook_pages = getattr(app.env, "dimedia_notebook_pages", set()) | {pagename}
 
 
 def _write_notebooks(app, exception) -> None:
@@ -169,7 +168,7 @@ def _write_notebooks(app, exception) -> None:
         return
     import jupytext
 
-    for pagename in sorted(getattr(app.env, "dimedia_notebook_pages", set())):
+    for pagename in sorted(d for d in app.env.found_docs if _is_notebook_page(app, d)):
         source = Path(app.env.doc2path(pagename))
         target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
