@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from dimedia_course.forward import q_sample
 from dimedia_course.schedules import extract
-from dimedia_course.validation import PREDICTION_TYPES, check_alphas_cumprod, check_prediction_type
+from dimedia_course.validation import PREDICTION_TYPES, check_alphas_cumprod, check_condition, check_prediction_type
 
 __all__ = [
     "PREDICTION_TYPES",
@@ -157,12 +157,7 @@ def diffusion_loss(
     x_t = q_sample(x0, t, noise, ac)
     x_in = x_t
     if concat_condition is not None:
-        if concat_condition.shape[0] != B or concat_condition.shape[2:] != x0.shape[2:]:
-            raise ValueError(
-                f"concat_condition must be shaped (B, Cc, {', '.join(map(str, x0.shape[2:]))}) with B={B}, "
-                f"got {tuple(concat_condition.shape)}"
-            )
-        x_in = torch.cat([x_t, concat_condition.to(x_t)], dim=1)
+        x_in = torch.cat([x_t, check_condition(concat_condition, x_t)], dim=1)
     output = call_model(model, x_in, t, y)
     if output.shape != x0.shape:
         raise ValueError(f"model output shape {tuple(output.shape)} does not match x0 shape {tuple(x0.shape)}")

@@ -141,14 +141,14 @@ def train_diffusion(
     """
     from tqdm.auto import tqdm
 
-    from dimedia_course.losses import check_prediction_type, diffusion_loss
+    from dimedia_course.losses import diffusion_loss
+    from dimedia_course.validation import check_positive_int, check_prediction_type
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if (steps is None) == (epochs is None):
         raise ValueError("give exactly one of steps= or epochs=")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     if not 0.0 <= p_uncond <= 1.0:
         raise ValueError(f"p_uncond must be in [0, 1], got {p_uncond!r}")
     if lr_schedule not in LR_SCHEDULES:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from dimedia_course.data.loaders import axis_index, resize_image, volume_slice
 from dimedia_course.device import make_generator
+from dimedia_course.validation import check_positive_int
 
 DEFAULT_SLICE_RANGE = {"axial": (0.35, 0.7), "coronal": (0.3, 0.7), "sagittal": (0.3, 0.7)}
 
@@ -140,8 +141,7 @@ def mni152_slices(
     Returns:
         images, or ``(images, masks)`` with ``return_mask=True``.
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check_positive_int(n, "n")
     if not isinstance(size, int) or isinstance(size, bool) or size < 4:
         raise ValueError(f"size must be an integer >= 4, got {size!r}")
     axes = tuple(DEFAULT_SLICE_RANGE) if axis == "all" else (axis,)

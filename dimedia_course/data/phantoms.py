@@ -13,6 +13,7 @@ import torch
 
 from dimedia_course.data.loaders import resize_image
 from dimedia_course.device import make_generator
+from dimedia_course.validation import check_positive_int
 
 
 def shepp_logan(size: int = 64) -> torch.Tensor:
@@ -53,8 +54,7 @@ def random_ellipse_phantoms(
         n_ellipses: ``(min, max)`` number of inner ellipses (inclusive).
         generator: local random generator (default: ``make_generator(seed)``).
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    check_positive_int(n, "n")
     if not isinstance(size, int) or size < 4:
         raise ValueError(f"size must be an integer >= 4, got {size!r}")
     lo, hi = n_ellipses

@@ -18,7 +18,7 @@ from torch import nn
 from dimedia_course.forward import q_sample
 from dimedia_course.nn.embeddings import TimestepEmbedding
 from dimedia_course.nn.unet import ResidualBlock, SelfAttention, group_norm_groups
-from dimedia_course.validation import batch_timesteps, check_alphas_cumprod
+from dimedia_course.validation import batch_timesteps, check_alphas_cumprod, check_positive_int
 
 
 class NoisyClassifier(nn.Module):
@@ -43,12 +43,10 @@ class NoisyClassifier(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
+        check_positive_int(in_channels, "in_channels")
         if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-        if not isinstance(base_channels, int) or base_channels < 1:
-            raise ValueError(f"base_channels must be a positive integer, got {base_channels!r}")
+        check_positive_int(base_channels, "base_channels")
         channel_mults = tuple(channel_mults)
         if not channel_mults:
             raise ValueError("channel_mults must not be empty")
@@ -122,8 +120,7 @@ def train_noisy_classifier(
     labels = torch.as_tensor(labels)
     if labels.shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    check_positive_int(steps, "steps")
     ac = check_alphas_cumprod(alphas_cumprod).float()
     T = int(ac.shape[0]) if max_timestep is None else int(max_timestep)
     if not 1 <= T <= ac.shape[0]:

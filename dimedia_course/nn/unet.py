@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dimedia_course.nn.embeddings import TimestepEmbedding
-from dimedia_course.validation import batch_labels, batch_timesteps, check_images
+from dimedia_course.validation import batch_labels, batch_timesteps, check_images, check_positive_int
 
 
 def group_norm_groups(channels: int) -> int:
@@ -131,8 +131,7 @@ class SmallUNet(nn.Module):
             ("base_channels", base_channels),
             ("num_res_blocks", num_res_blocks),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(value, name)
         channel_mults = tuple(channel_mults)
         if not channel_mults or any(not isinstance(m, int) or m < 1 for m in channel_mults):
             raise ValueError(f"channel_mults must be a non-empty sequence of positive ints, got {channel_mults!r}")
