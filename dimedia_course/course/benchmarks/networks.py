@@ -1,0 +1,212 @@
+"""Side-by-side speed of the denoising networks: the course's SmallUNet, MONAI's DiffusionModelUNet and diffusers'
+UNet2DModel at matched parameter counts (within 10 %), in one run on the same machine.
+
+Usage::
+
+    python -m dimedia_course.course.benchmarks.networks [--quick] [--sizes 32 64] [--threads N] [--compile] [--out DIR]
+
+For every network and image size it times one training step (forward, backward and an Adam update on a batch of 16)
+and one inference forward pass (``torch.inference_mode``, batch 16: the cost of one sampling step), each in the
+default memory format and in ``channels_last``; ``--compile`` adds ``torch.compile`` (its warm-up is reported
+separately). The table prints milliseconds and the ratio to the fastest network of the same column; ``--out``
+writes the rows as CSV and JSON. Timings are medians of repeated runs after a warm-up: a speed check, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+__all__ = ["build_networks", "time_network", "run", "main"]
+
+BATCH = 16
+
+
+class _MonaiCall(torch.nn.Module):
+    """MONAI's network called as ``net(x, t)``."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x, t):
+        return self.net(x, timesteps=t)
+
+
+class _DiffusersCall(torch.nn.Module):
+    """diffusers' UNet2DModel called as ``net(x, t)`` returning a tensor."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x, t):
+        return self.net(x, t).sample
+
+
+def build_networks(quick: bool = False) -> dict[str, torch.nn.Module]:
+    """Three UNets with two downsamplings, one residual block per level and self-attention at the lowest level,
+    sized to about the same number of parameters (SmallUNet 36-72-72 channels, the others 32-64-64)."""
+    from diffusers import UNet2DModel
+    from monai.networks.nets import DiffusionModelUNet
+
+    from dimedia_course.nn import SmallUNet
+
+    torch.manual_seed(0)
+    channels = (8, 16, 16) if quick else (32, 64, 64)
+    base = 8 if quick else 36
+    return {
+        "SmallUNet (dimedia_course)": SmallUNet(base_channels=base),
+        "DiffusionModelUNet (MONAI)": _MonaiCall(
+            DiffusionModelUNet(
+                spatial_dims=2,
+                in_channels=1,
+                out_channels=1,
+                channels=channels,
+                attention_levels=(False, False, True),
+                num_res_blocks=1,
+                num_head_channels=channels[-1],
+                norm_num_groups=8,
+            )
+        ),
+        "UNet2DModel (diffusers)": _DiffusersCall(
+            UNet2DModel(
+                in_channels=1,
+                out_channels=1,
+                block_out_channels=channels,
+                layers_per_block=1,
+                down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+                up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+                norm_num_groups=8,
+            )
+        ),
+    }
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def time_network(net: torch.nn.Module, size: int, repeats: int, channels_last: bool = False) -> dict:
+    """Median milliseconds of a training step and of an inference forward pass at ``size`` x ``size``."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=fmt)
+    x = torch.randn(BATCH, 1, size, size).to(memory_format=fmt)
+    t = torch.randint(0, 1000, (BATCH,))
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-4)
+
+    def train_step():
+        net.train()
+        loss = (net(x, t) - x).pow(2).mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+
+    def forward():
+        net.eval()
+        with torch.inference_mode():
+            net(x, t)
+
+    return {"train_ms": _median_ms(train_step, repeats), "forward_ms": _median_ms(forward, repeats)}
+
+
+def run(sizes=(32, 64), quick: bool = False, compile_: bool = False) -> list[dict]:
+    """Time every network, size and variant; returns rows with parameter counts and milliseconds."""
+    rows = []
+    repeats = 2 if quick else 7
+    for size in sizes:
+        for name, net in build_networks(quick).items():
+            params = sum(p.numel() for p in net.parameters())
+            variants = [("default", False), ("channels_last", True)]
+            for variant, channels_last in variants:
+                timing = time_network(net, size, repeats, channels_last)
+                rows.append({"size": size, "network": name, "params": params, "variant": variant, **timing})
+            if compile_:
+                start = time.perf_counter()
+                compiled = torch.compile(net)
+                timing = time_network(compiled, size, repeats)
+                warm = time.perf_counter() - start
+                rows.append(
+                    {
+                        "size": size,
+                        "network": name,
+                        "params": params,
+                        "variant": "compile",
+                        **timing,
+                        "compile_warmup_s": warm,
+                    }
+                )
+    fastest = {}
+    for r in rows:
+        key = (r["size"], r["variant"])
+        for col in ("train_ms", "forward_ms"):
+            fastest[key + (col,)] = min(fastest.get(key + (col,), float("inf")), r[col])
+    for r in rows:
+        for col in ("train_ms", "forward_ms"):
+            r[col.replace("_ms", "_ratio")] = r[col] / fastest[(r["size"], r["variant"], col)]
+    return rows
+
+
+def machine() -> str:
+    return (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s), "
+        f"torch {torch.__version__}, Python {platform.python_version()}"
+    )
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = [
+        "| size | network | params | variant | train step ms (x fastest) | forward ms (x fastest) |",
+        "| ---: | --- | ---: | --- | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['size']} | {r['network']} | {r['params']:,} | {r['variant']} | "
+            f"{r['train_ms']:.1f} ({r['train_ratio']:.2f}) | {r['forward_ms']:.1f} ({r['forward_ratio']:.2f}) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny networks and 2 repeats (a smoke test)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64], help="image sizes (multiples of 4)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow warm-up on CPU)")
+    parser.add_argument("--out", type=Path, default=None, help="write networks.csv and networks.json here")
+    args = parser.parse_args(argv)
+    if any(s < 4 or s % 4 for s in args.sizes):
+        parser.error("--sizes must be multiples of 4 (two downsamplings)")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
+    rows = run(args.sizes, quick=args.quick, compile_=args.compile)
+    print(f"Denoising networks, batch {BATCH}, on {machine()}")
+    print(format_table(rows))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        with (args.out / "networks.csv").open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=sorted({k for r in rows for k in r}))
+            writer.writeheader()
+            writer.writerows(rows)
+        (args.out / "networks.json").write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1))
+        print(f"wrote {args.out / 'networks.csv'} and {args.out / 'networks.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,35 @@
+"""Smoke test of the side-by-side network benchmark (tiny networks, 2 repeats): table, ratios, files."""
+
+import json
+
+import pytest
+
+from dimedia_course.course.benchmarks import networks as bench
+
+
+def test_quick_run_writes_matched_side_by_side_rows(tmp_path, capsys):
+    assert bench.main(["--quick", "--sizes", "16", "--threads", "1", "--out", str(tmp_path)]) == 0
+    assert "| size | network | params | variant |" in capsys.readouterr().out
+    rows = json.loads((tmp_path / "networks.json").read_text())["rows"]
+    assert {r["network"] for r in rows} == {
+        "SmallUNet (dimedia_course)",
+        "DiffusionModelUNet (MONAI)",
+        "UNet2DModel (diffusers)",
+    }
+    assert {r["variant"] for r in rows} == {"default", "channels_last"}
+    for variant in ("default", "channels_last"):
+        same = [r for r in rows if r["variant"] == variant]
+        assert min(r["train_ratio"] for r in same) == 1.0 and all(r["train_ratio"] >= 1.0 for r in same)
+    assert "network" in (tmp_path / "networks.csv").read_text().splitlines()[0]
+
+
+def test_full_size_networks_have_matched_parameter_counts():
+    counts = {name: sum(p.numel() for p in net.parameters()) for name, net in bench.build_networks().items()}
+    assert max(counts.values()) / min(counts.values()) < 1.10, counts
+
+
+def test_bad_arguments():
+    with pytest.raises(SystemExit):
+        bench.main(["--sizes", "30"])
+    with pytest.raises(SystemExit):
+        bench.main(["--threads", "0"])
