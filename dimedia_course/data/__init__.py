@@ -24,9 +24,21 @@ from dimedia_course.data.loaders import (
     resize_image,
     to_unit_range,
 )
+from dimedia_course.data.medical import (
+    DatasetUnavailableError,
+    decathlon_brain_slices,
+    default_data_dir,
+    load_dataset,
+    mednist,
+)
 from dimedia_course.data.phantoms import random_ellipse_phantoms, shepp_logan
 
 __all__ = [
+    "DatasetUnavailableError",
+    "decathlon_brain_slices",
+    "default_data_dir",
+    "load_dataset",
+    "mednist",
     "mni152_slices",
     "mni152_volume",
     "augment_slices",
