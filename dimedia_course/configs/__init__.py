@@ -1,0 +1,1 @@
+"""Training configurations for ``python -m dimedia_course.train`` (YAML files next to this module)."""
