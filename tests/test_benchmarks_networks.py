@@ -8,9 +8,13 @@ from dimedia_course.course.benchmarks import networks as bench
 
 
 def test_quick_run_writes_matched_side_by_side_rows(tmp_path, capsys):
-    assert bench.main(["--quick", "--sizes", "16", "--threads", "1", "--out", str(tmp_path)]) == 0
+    assert bench.main(["--quick", "--sizes", "16", "--threads", "1", "--quality", "--out", str(tmp_path)]) == 0
     assert "| size | network | params | variant |" in capsys.readouterr().out
-    rows = json.loads((tmp_path / "networks.json").read_text())["rows"]
+    result = json.loads((tmp_path / "networks.json").read_text())
+    rows = result["rows"]
+    quality = result["quality"]
+    assert {r["network"] for r in quality} == {"SmallUNet (dimedia_course)", "DiffusionModelUNet (MONAI)"}
+    assert all(r["mmd"] >= 0 and r["train_seconds"] >= 0 for r in quality)
     assert {r["network"] for r in rows} == {
         "SmallUNet (dimedia_course)",
         "DiffusionModelUNet (MONAI)",

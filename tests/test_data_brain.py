@@ -55,3 +55,17 @@ def test_bad_arguments():
         mni152_slices(n=0)
     with pytest.raises(ValueError, match="resolution"):
         mni152_slices(n=1, resolution=3)
+
+
+def test_mni152_volumes_are_augmented_cubes_of_the_brain():
+    from dimedia_course.data import mni152_volumes
+
+    v = mni152_volumes(n=4, size=16, seed=0)
+    assert v.shape == (4, 1, 16, 16, 16) and float(v.min()) >= -1 and float(v.max()) <= 1
+    assert 0.1 < float((v > -0.9).float().mean()) < 0.7  # a brain, surrounded by background
+    assert not torch.equal(v[0], v[1])  # augmented copies differ
+    assert torch.equal(v, mni152_volumes(n=4, size=16, seed=0))  # deterministic
+    plain = mni152_volumes(n=2, size=16, augment=False)
+    assert torch.equal(plain[0], plain[1])
+    with pytest.raises(ValueError, match="size"):
+        mni152_volumes(n=1, size=4)

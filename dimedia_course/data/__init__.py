@@ -13,7 +13,7 @@ Nothing here downloads anything:
 All images are float32 ``(N, 1, H, W)`` tensors scaled to ``[-1, 1]``.
 """
 
-from dimedia_course.data.brain import augment_slices, brain_mask, mni152_slices, mni152_volume
+from dimedia_course.data.brain import augment_slices, brain_mask, mni152_slices, mni152_volume, mni152_volumes
 from dimedia_course.data.dicom import pydicom_test_images
 from dimedia_course.data.lesions import add_synthetic_lesions, brain_lesion_dataset, make_lesion_dataset
 from dimedia_course.data.loaders import (
@@ -41,6 +41,7 @@ __all__ = [
     "mednist",
     "mni152_slices",
     "mni152_volume",
+    "mni152_volumes",
     "augment_slices",
     "brain_mask",
     "shepp_logan",
