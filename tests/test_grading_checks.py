@@ -1,0 +1,121 @@
+"""Grader-side checks of every assignment: the instructor solution passes them, other correct answers
+(float32, another order of operations) pass them, and a bank of subtly wrong answers fails them."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import nbformat
+import pytest
+import torch
+
+from dimedia_course.grading import COURSE_ROOT, list_assignments
+from dimedia_course.grading.checks import (
+    Case,
+    evaluate_in_process,
+    expected_values,
+    judge,
+    load_assignment_checks,
+    raises,
+    scalar_close,
+    tensor_close,
+    tensor_equal,
+    tuple_of,
+)
+
+ASSIGNMENTS = list_assignments(COURSE_ROOT)
+
+
+def _solution_functions(assignment):
+    """{function name: source} of the instructor solution cells (markers removed)."""
+    checks = load_assignment_checks(COURSE_ROOT, assignment)
+    nb = nbformat.read(COURSE_ROOT / "solutions" / assignment / checks.notebook, as_version=4)
+    out = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("solution"):
+            source = "\n".join(ln for ln in cell.source.splitlines() if "BEGIN SOLUTION" not in ln and "END SOLUTION" not in ln)
+            for name in re.findall(r"^def (\w+)\(", source, flags=re.M):
+                out[name] = source
+    return checks, out
+
+
+def _define(prelude_ns, sources: dict) -> dict:
+    ns = dict(prelude_ns)
+    for source in sources.values():
+        exec(source, ns)  # noqa: S102 (test data)
+    return ns
+
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def assignment(request):
+    from dimedia_course.grading.checks import setup_namespace
+
+    checks, solution = _solution_functions(request.param)
+    bank = importlib.import_module(f"tests.grading_banks.{request.param}")
+    return request.param, checks, solution, bank, expected_values(checks), setup_namespace(checks.prelude)
+
+
+def _verdicts(assignment_, sources):
+    _, checks, _, _, expected, prelude_ns = assignment_
+    ns = _define(prelude_ns, sources)
+    functions = {k: v for k, v in ns.items() if k not in prelude_ns}
+    return evaluate_in_process(checks, functions, expected)
+
+
+def test_every_autograded_test_cell_has_checks(assignment):
+    name, checks, *_ = assignment
+    nb = nbformat.read(COURSE_ROOT / "exercises" / name / checks.notebook, as_version=4)
+    graded = {c.metadata.nbgrader.grade_id for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")}
+    assert graded == set(checks.checks), "every test cell (and only those) has grader checks"
+
+
+def test_instructor_solution_passes(assignment):
+    verdicts = _verdicts(assignment, assignment[2])
+    assert {gid: [v for v in vs if v] for gid, vs in verdicts.items()} == {gid: [] for gid in verdicts}
+
+
+def test_other_correct_answers_pass(assignment):
+    _, _, solution, bank, *_ = assignment
+    for label, replacement in bank.CORRECT.items():
+        verdicts = _verdicts(assignment, {**solution, **replacement})
+        failed = {gid: [v for v in vs if v] for gid, vs in verdicts.items() if any(vs)}
+        assert not failed, f"correct answer {label!r} was rejected: {failed}"
+
+
+def test_wrong_answers_fail_and_every_test_cell_catches_one(assignment):
+    _, _, solution, bank, *_ = assignment
+    caught = set()
+    for label, (function, edits) in bank.WRONG.items():
+        source = solution[function]
+        for old, new in edits:
+            assert old in source, f"bank {label!r}: {old!r} is not in the solution of {function}"
+            source = source.replace(old, new)
+        verdicts = _verdicts(assignment, {**solution, function: source})
+        failed = {gid for gid, vs in verdicts.items() if any(vs)}
+        assert failed, f"wrong answer {label!r} got full marks"
+        caught |= failed
+    assert caught == set(assignment[1].checks), "test cells that no wrong answer fails: " + str(set(assignment[1].checks) - caught)
+
+
+def test_comparators_never_show_values():
+    secret = torch.tensor([0.123456, 7.654321])
+    messages = [
+        tensor_close(1e-5, 1e-8)(secret + 1, secret),
+        tensor_close(1e-5, 1e-8, dtype=torch.float64)(secret, secret),
+        tensor_equal()(secret[:1], secret),
+        scalar_close(1e-6, 0)(1.5, 0.123456),
+        scalar_close(1e-6, 0, kind=torch.Tensor)(0.123456, 0.123456),
+        raises("ValueError")(secret, None),
+        tuple_of(tensor_close(0, 0), tensor_close(0, 0))((secret, secret + 1), (secret, secret)),
+    ]
+    assert all(messages)
+    for message in messages:
+        assert "0.123" not in message and "7.65" not in message and "1.5" not in message
+
+
+def test_judge_reports_errors_by_type_only():
+    case = Case(setup="", student="f()", reference="1.0", compare=scalar_close(0, 0), message="a check")
+    assert judge(case, {"__error__": "ZeroDivisionError", "message": "secret"}, 1.0) == "a check: raised ZeroDivisionError"
+    assert judge(case, 1.0, 1.0) is None
