@@ -105,7 +105,8 @@ def write_bundle(out_dir, root=None) -> Path:
     Refuses (``RuntimeError``) when the release is stale or leaks solutions, hidden tests or stray files
     (:func:`dimedia_course.grading.check_release`).
     """
-    from dimedia_course.grading import COURSE_ROOT, RELEASE_DIR, check_release
+    from dimedia_course.grading.release import check_release
+    from dimedia_course.grading.settings import COURSE_ROOT, RELEASE_DIR
 
     root = Path(COURSE_ROOT if root is None else root).resolve()
     problems = check_release(root)

@@ -147,8 +147,10 @@ def scalar_close(rtol: float, atol: float, *, kind: type | None = None) -> Compa
 
     def compare(got, expected):
         if kind is torch.Tensor:
-            if not isinstance(got, torch.Tensor) or got.ndim != 0:
-                return f"expected a 0-d tensor, {_describe(got) if not isinstance(got, torch.Tensor) else 'got shape ' + str(tuple(got.shape))}"
+            if not isinstance(got, torch.Tensor):
+                return f"expected a 0-d tensor, {_describe(got)}"
+            if got.ndim != 0:
+                return f"expected a 0-d tensor, got shape {tuple(got.shape)}"
         elif kind is float:
             if not isinstance(got, float):
                 return f"expected a Python float, {_describe(got)}"

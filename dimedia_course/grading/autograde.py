@@ -1,0 +1,496 @@
+"""Autograde submissions: sandboxed kernels, grader-side checks, parallel workers, nbgrader's gradebook.
+
+For every ``SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb``:
+
+1. the original is copied to ``submitted/<student>/<assignment>/`` (read-only; the original is never
+   touched) and a notebook to run is built from it: answer cells and the student's own cells are kept,
+   every read-only and test cell is taken from the release (edited or deleted ones are restored, cells
+   pasted from another assignment lose their grading metadata), outputs are cleared;
+2. a worker process (:mod:`dimedia_course.grading.worker`) runs it in a sandboxed kernel
+   (:mod:`dimedia_course.grading.sandbox`) and has the kernel compute the student's values for the hidden
+   checks; the whole worker, kernel and everything they started are killed after the time limit;
+3. this process, which no student code can reach, compares the values with the expected ones it
+   computed itself (:mod:`dimedia_course.grading.checks`), writes the scores to nbgrader's gradebook,
+   the autograded notebook (test cells show "passed" or what failed, never the checks) and a log.
+
+Workers run in parallel (one per core by default); a crash, hang or kill in one never stops the others,
+and grading again replaces a student's previous grade for that assignment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dimedia_course.grading.checks import expected_values, judge, load_checks, release_prelude
+from dimedia_course.grading.release import generate_release, select_assignments
+from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, stub_package
+from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT, SOURCE_DIR
+
+__all__ = ["GradingResult", "autograde", "prepare_notebook"]
+
+MAX_PROBE_BYTES = 50 * 2**20
+MAX_NOTEBOOK_BYTES = 30 * 2**20
+
+
+@dataclass
+class GradingResult:
+    """Outcome of grading one student's assignment."""
+
+    student: str
+    assignment: str
+    score: float = 0.0
+    max_score: float = 0.0
+    ok: bool = False
+    seconds: float = 0.0
+    notes: list = field(default_factory=list)
+    cell_scores: dict = field(default_factory=dict)
+    log_path: Path | None = None
+
+
+def _grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _kind(cell) -> str:
+    meta = cell.metadata.get("nbgrader", {})
+    if meta.get("solution"):
+        return "answer cell"
+    if meta.get("grade"):
+        return "test cell"
+    return "read-only cell"
+
+
+def _read_json_notebook(path: Path):
+    """(notebook, None) or (None, reason) for a file a student handed in."""
+    import nbformat
+
+    try:
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return None, f"too large ({path.stat().st_size // 2**20} MB)"
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+        nb = nbformat.reads(json.dumps(raw), as_version=4)
+        nbformat.validate(nb)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return None, f"invalid JSON ({type(err).__name__}: {str(err)[:200]})"
+    except Exception as err:  # noqa: BLE001 (any nbformat failure means: not a gradable notebook)
+        return None, f"not a valid notebook ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
+    return nb, None
+
+
+def prepare_notebook(submitted, release_nb, notes: list):
+    """The notebook to run: the student's cells in their order, with every read-only and test cell of the
+    release restored (and re-inserted where it was deleted), foreign grading metadata removed, answer cells
+    kept, outputs cleared. ``submitted`` is a notebook node or None (missing/unreadable: the blank release)."""
+    import nbformat
+
+    released = [c for c in release_nb.cells]
+    by_id = {_grade_id(c): c for c in released if _grade_id(c)}
+    order = [_grade_id(c) for c in released if _grade_id(c)]
+    cells, seen = [], set()
+    for cell in submitted.cells if submitted is not None else released:
+        gid = _grade_id(cell)
+        if cell.cell_type not in ("code", "markdown", "raw"):
+            continue
+        if gid and gid in by_id and gid not in seen:
+            seen.add(gid)
+            ref = by_id[gid]
+            if _kind(ref) == "answer cell":
+                new = (
+                    nbformat.v4.new_code_cell(cell.source)
+                    if ref.cell_type == "code"
+                    else nbformat.v4.new_markdown_cell(cell.source)
+                )
+                new.metadata["nbgrader"] = dict(ref.metadata["nbgrader"])
+            else:
+                if cell.source.strip() != ref.source.strip() and submitted is not None:
+                    notes.append(f"{_kind(ref)} {gid!r} was edited; restored from the release")
+                new = nbformat.from_dict(json.loads(json.dumps(ref)))
+            cells.append(new)
+            continue
+        if gid and submitted is not None:
+            notes.append(f"a cell with unknown or repeated grade_id {str(gid)[:60]!r} is run as a plain cell")
+        new = (
+            nbformat.v4.new_code_cell(cell.source)
+            if cell.cell_type == "code"
+            else nbformat.v4.new_markdown_cell(cell.source)
+        )
+        cells.append(new)
+    for i, gid in enumerate(order):  # restore deleted release cells after their predecessor
+        if gid in seen:
+            continue
+        ref = by_id[gid]
+        if submitted is not None:
+            notes.append(f"{_kind(ref)} {gid!r} was deleted; restored from the release")
+        before = [g for g in order[:i] if g in seen]
+        position = 0
+        if before:
+            position = 1 + max(j for j, c in enumerate(cells) if _grade_id(c) == before[-1])
+        cells.insert(position, nbformat.from_dict(json.loads(json.dumps(ref))))
+        seen.add(gid)
+    for cell in cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb = nbformat.v4.new_notebook(cells=cells, metadata=release_nb.metadata)
+    return nb
+
+
+@dataclass
+class _Assignment:
+    name: str
+    notebook: str
+    checks: object
+    expected: dict
+    stub: Path
+    release_nb: object
+    points: dict
+
+
+@dataclass
+class _Job:
+    student: str
+    assignment: str
+    original: Path
+    dir: Path
+    notes: list
+    seconds: float = 0.0
+    killed: bool = False
+
+
+def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _Assignment:
+    import nbformat
+
+    checks = load_checks(root / SOURCE_DIR / name)
+    release_path = rel_root / name / checks.notebook
+    checks.prelude = release_prelude(release_path)
+    release_nb = nbformat.read(str(release_path), as_version=4)
+    points = {}
+    for cell in release_nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            points[meta["grade_id"]] = float(meta.get("points", 0))
+    missing = sorted(g for g, p in points.items() if p > 0 and g not in checks.checks)
+    if missing:
+        raise ValueError(f"{name}: grader_checks.py has no checks for the graded cells {missing}")
+    stub = stub_package(tmp / "stubs" / name, checks.blocked)
+    return _Assignment(name, checks.notebook, checks, expected_values(checks), stub, release_nb, points)
+
+
+def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path, config: dict) -> _Job:
+    import nbformat
+    import torch
+
+    notes: list = []
+    dest = root / "submitted" / student / assignment.name
+    if dest.exists():
+        for path in dest.rglob("*"):
+            with contextlib.suppress(OSError):
+                path.chmod(stat.S_IWUSR | stat.S_IRUSR | (stat.S_IXUSR if path.is_dir() else 0))
+        shutil.rmtree(dest)
+    shutil.copytree(original, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"), symlinks=True)
+    for path in [dest, *dest.rglob("*")]:  # kept read-only: what the student handed in
+        if not path.is_symlink():
+            path.chmod(0o555 if path.is_dir() else 0o444)
+    present = sorted(p.name for p in original.glob("*.ipynb") if p.is_file() and not p.is_symlink())
+    name = assignment.notebook
+    if name not in present and len(present) == 1:
+        notes.append(f"renamed notebook: {present[0]} was graded as {name}")
+        present = [present[0]]
+        source_path = original / present[0]
+    else:
+        source_path = original / name
+        for extra in present:
+            if extra != name:
+                notes.append(f"unexpected notebook {extra}: not graded")
+    submitted = None
+    if not source_path.is_file() or source_path.is_symlink():
+        notes.append(f"missing notebook {name}: graded as the blank exercise")
+    else:
+        submitted, reason = _read_json_notebook(source_path)
+        if submitted is None:
+            notes.append(f"{name}: {reason}; graded as the blank exercise")
+    nb = prepare_notebook(submitted, assignment.release_nb, notes)
+    job = tmp / "jobs" / str(index)
+    (job / "kernel").mkdir(parents=True)
+    nbformat.write(nb, str(job / name))
+    cases = {g: [[c.setup, c.student] for c in cs] for g, cs in assignment.checks.checks.items()}
+    (job / "spec.json").write_text(json.dumps({"prelude": assignment.checks.prelude, "cases": cases}), encoding="utf-8")
+    (job / "job.json").write_text(json.dumps({"notebook": name, **config}), encoding="utf-8")
+    torch.save({g: [given for given, _ in v] for g, v in assignment.expected.items()}, job / "kernel" / "given.pt")
+    (job / "stub").symlink_to(assignment.stub)
+    return _Job(student, assignment.name, original, job, notes)
+
+
+def _run_worker(job: _Job, wall_seconds: int) -> _Job:
+    start = time.monotonic()
+    with open(job.dir / "worker.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dimedia_course.grading.worker", str(job.dir)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )  # fmt: skip
+        try:
+            proc.wait(timeout=wall_seconds)
+        except subprocess.TimeoutExpired:
+            job.killed = True
+        finally:
+            # the worker's process group; the sandboxed kernel dies with its parent (and takes its PID
+            # namespace with it)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    job.seconds = time.monotonic() - start
+    return job
+
+
+def _load_probe(path: Path):
+    import torch
+
+    if not path.is_file():
+        return None, "did not run (the notebook stopped before this test cell)"
+    if path.stat().st_size > MAX_PROBE_BYTES:
+        return None, "the values are too large"
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu"), None
+    except Exception as err:  # noqa: BLE001 (untrusted file)
+        return None, f"the values could not be read ({type(err).__name__})"
+
+
+def _verdicts(job: _Job, assignment: _Assignment) -> dict:
+    """grade_id -> list of problems (empty: passed)."""
+    out = {}
+    for gid, cases in assignment.checks.checks.items():
+        values, problem = _load_probe(job.dir / "kernel" / "probe" / f"{gid}.pt")
+        if problem:
+            out[gid] = [problem]
+            continue
+        if not isinstance(values, list) or len(values) != len(cases):
+            out[gid] = ["the values of the checks are missing"]
+            continue
+        problems = []
+        for case, got, (_, expected) in zip(cases, values, assignment.expected[gid], strict=True):
+            verdict = judge(case, got, expected)
+            if verdict and verdict not in problems:
+                problems.append(verdict)
+        out[gid] = problems
+    return out
+
+
+def _events(job: _Job) -> list[str]:
+    path = job.dir / "result.json"
+    if job.killed:
+        return ["grading stopped at the time limit; the parts that had not run score zero"]
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return ["the notebook could not be run (no result from the worker)"]
+    notes = []
+    for i, run in enumerate(result.get("passes", [])):
+        label = "" if i == 0 else " (second run, to collect the parts before the failure)"
+        for ev in run.get("events", []):
+            where = f"cell {ev['cell']}" if ev.get("cell") is not None else "after the last cell"
+            if ev.get("grade_id"):
+                where += f" ({ev['grade_id']})"
+            if ev["event"] == "error" and i == 0:
+                notes.append(f"{where} raised {ev.get('ename')}")
+            elif ev["event"] == "kernel died":
+                notes.append(f"the kernel died at {where}{label} (exit, crash or memory limit)")
+            elif ev["event"] == "kernel stuck":
+                notes.append(f"{where} did not finish and the kernel did not respond to an interrupt{label}")
+            elif ev["event"] == "output truncated" and i == 0:
+                notes.append(f"{where} printed too much; its output was truncated")
+            elif ev["event"] == "worker error":
+                notes.append(f"the run stopped at {where}{label} ({ev.get('ename')})")
+    return notes
+
+
+def _autograded_notebook(job: _Job, assignment: _Assignment, verdicts: dict, scores: dict):
+    import nbformat
+
+    from dimedia_course.grading.worker import trim_outputs
+
+    executed = job.dir / "executed.ipynb"
+    nb = None
+    if executed.is_file() and executed.stat().st_size <= MAX_NOTEBOOK_BYTES:
+        with contextlib.suppress(Exception):
+            nb = nbformat.read(str(executed), as_version=4)
+    if nb is None:
+        nb = nbformat.read(str(job.dir / assignment.notebook), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        trim_outputs(cell)
+        gid = _grade_id(cell)
+        if gid in verdicts:
+            points = assignment.points.get(gid, 0.0)
+            if not verdicts[gid]:
+                text = f"Hidden checks passed: {scores[gid]:g} / {points:g} points\n"
+                cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=text))
+            else:
+                cell.outputs.append(
+                    nbformat.v4.new_output(
+                        "error",
+                        ename="HiddenChecksFailed",
+                        evalue="; ".join(verdicts[gid])[:1000],
+                        traceback=[f"Hidden checks failed (0 / {points:g} points): " + "; ".join(verdicts[gid])[:1000]],
+                    )
+                )
+    return nb
+
+
+def _record(root: Path, db_url: str, job: _Job, assignment: _Assignment) -> GradingResult:
+    import nbformat
+    from nbgrader.api import Gradebook, MissingEntry
+
+    result = GradingResult(job.student, job.assignment, seconds=job.seconds, notes=list(job.notes))
+    verdicts = _verdicts(job, assignment)
+    scores = {gid: (assignment.points.get(gid, 0.0) if not problems else 0.0) for gid, problems in verdicts.items()}
+    result.notes += _events(job)
+    for gid, problems in verdicts.items():
+        if problems:
+            result.notes.append(f"{gid}: " + "; ".join(problems))
+    out_dir = root / "autograded" / job.student / job.assignment
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    nb = _autograded_notebook(job, assignment, verdicts, scores)
+    nbformat.write(nb, str(out_dir / assignment.notebook))
+    stamp = job.original / "timestamp.txt"
+    if stamp.is_file() and not stamp.is_symlink() and stamp.stat().st_size < 1000:
+        shutil.copy(stamp, out_dir / "timestamp.txt")
+    notebook_id = Path(assignment.notebook).stem
+    with Gradebook(db_url, COURSE_ID) as gb:
+        gb.update_or_create_student(job.student)
+        with contextlib.suppress(MissingEntry):
+            gb.remove_submission(job.assignment, job.student)
+    with Gradebook(db_url, COURSE_ID) as gb:
+        gb.add_submission(job.assignment, job.student)
+        for gid, points in assignment.points.items():
+            grade = gb.find_grade(gid, notebook_id, job.assignment, job.student)
+            grade.auto_score = scores.get(gid, 0.0) if points > 0 else 0.0
+            grade.manual_score = None
+        gb.db.commit()
+        submission = gb.find_submission(job.assignment, job.student)
+        result.score, result.max_score = float(submission.score), float(submission.max_score)
+        result.cell_scores = {
+            f"{notebook_id}:{g.name}": (g.score, g.max_score) for n in submission.notebooks for g in n.grades
+        }
+    result.ok = not job.killed and (job.dir / "result.json").is_file()
+    log_path = root / "autograded" / job.student / f"{job.assignment}.log"
+    lines = [
+        f"student: {job.student}",
+        f"assignment: {job.assignment}",
+        f"status: {'graded' if result.ok else 'INCOMPLETE'} in {job.seconds:.1f} s",
+        f"score: {result.score:g} / {result.max_score:g}",
+        "problems:" if result.notes else "problems: none",
+        *[f"  - {n}" for n in result.notes],
+        "cells:",
+        *[f"  {k}: {s or 0:g} / {m:g}" for k, (s, m) in sorted(result.cell_scores.items())],
+    ]
+    log_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result.log_path = log_path
+    return result
+
+
+def autograde(
+    submissions,
+    *,
+    root=COURSE_ROOT,
+    assignments=None,
+    timeout=60,
+    time_limit=None,
+    db_url=None,
+    workers=None,
+    isolation=None,
+    limits: Limits | None = None,
+    verbose=True,
+) -> list[GradingResult]:
+    """Grade ``submissions/<student>/<assignment>/<notebook>.ipynb`` (any subset of students/assignments).
+
+    Args:
+        timeout: seconds per cell. time_limit: seconds per submission (default 3 x the cells x timeout,
+            at most 20 minutes); the worker and its sandbox are killed after it.
+        workers: submissions graded at once (default: the number of CPU cores).
+        isolation: ``"bwrap"``, ``"uid"`` or ``"none"`` (default: the strongest available; ``"none"`` warns).
+        limits: resource limits of each sandbox (see :class:`dimedia_course.grading.sandbox.Limits`).
+    Returns one :class:`GradingResult` per (student, assignment), in submission order.
+    """
+    if not isinstance(timeout, int) or timeout <= 0:
+        raise ValueError(f"timeout: expected a positive number of seconds, got {timeout!r}")
+    if time_limit is not None and (not isinstance(time_limit, int) or time_limit <= 0):
+        raise ValueError(f"time_limit: expected a positive number of seconds, got {time_limit!r}")
+    workers = workers or os.cpu_count() or 1
+    if not isinstance(workers, int) or workers <= 0:
+        raise ValueError(f"workers: expected a positive integer, got {workers!r}")
+    isolation = isolation or available_isolation()
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation: expected one of {ISOLATIONS}, got {isolation!r}")
+    if isolation != "bwrap":
+        print(
+            f"WARNING: grading with isolation={isolation!r}: "
+            + (
+                "NO SANDBOX, student code runs with your rights"
+                if isolation == "none"
+                else "kernels run as 'nobody' without a file-system sandbox; they can read what 'nobody' can"
+            ),
+            file=sys.stderr,
+        )
+    root = Path(root).resolve()
+    submissions = Path(submissions).resolve()
+    if not submissions.is_dir():
+        raise ValueError(f"submissions: {submissions} is not a folder of <student>/<assignment>/ folders")
+    selected = select_assignments(assignments, root)
+    db_url = db_url or "sqlite:///" + str(root / "gradebook.db")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dimedia-grade-") as tmp_name:
+        tmp = Path(tmp_name)
+        os.chmod(tmp, 0o711)
+        rel_root = tmp / "release"
+        generate_release(selected, root, rel_root, db_url)  # also registers the assignments in the gradebook
+        prepared = {name: _prepare_assignment(root, name, rel_root, tmp) for name in selected}
+        jobs = []
+        for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.is_symlink()):
+            for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.is_symlink()):
+                if assignment_dir.name not in prepared:
+                    if verbose:
+                        print(f"skip {student_dir.name}/{assignment_dir.name}: not an assignment being graded")
+                    continue
+                assignment = prepared[assignment_dir.name]
+                n_cells = len(assignment.release_nb.cells)
+                limit = time_limit or min(1200, 3 * timeout * max(n_cells, 1))
+                config = {
+                    "isolation": isolation,
+                    "cell_timeout": int(timeout),
+                    "limits": {**(limits.__dict__ if limits else {}), "wall_seconds": int(limit)},
+                }
+                jobs.append(
+                    (_make_job(root, tmp, len(jobs), student_dir.name, assignment, assignment_dir, config), limit)
+                )
+        order = {id(job): i for i, (job, _) in enumerate(jobs)}
+        done = {}
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_run_worker, job, limit) for job, limit in jobs]
+            for future in as_completed(futures):
+                job = future.result()
+                result = _record(root, db_url, job, prepared[job.assignment])
+                done[order[id(job)]] = result
+                if verbose:
+                    status = "ok" if result.ok else "INCOMPLETE"
+                    print(
+                        f"{result.student:>20} {result.assignment:<28} {result.score:6g} / {result.max_score:<6g} "
+                        f"{status:10} {result.seconds:5.1f} s  {'; '.join(result.notes)[:300]}"
+                    )
+        results = [done[i] for i in sorted(done)]
+    return results

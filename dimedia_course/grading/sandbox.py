@@ -1,0 +1,276 @@
+"""Run one submission's notebook in its own sandbox, with bubblewrap (or a documented fallback).
+
+What a sandboxed kernel sees (``bwrap`` mode, the default where the ``bwrap`` program works):
+
+- read-only: the system (``/usr``, ``/etc``, ...), the Python installation and the virtual environment, and a
+  copy of :mod:`dimedia_course` in which every reference function the assignment asks students to write is
+  replaced by a stub that raises :class:`NotImplementedError` (on disk, so reloading, ``inspect`` or loading
+  the file by path finds no reference either);
+- read-only ``/grade/in``: the student's notebook (test cells restored from the release), the prelude and the
+  inputs of the hidden checks; writable ``/grade/out`` for the results and a private ``/tmp``;
+- nothing else: not the course folder (``solutions/``, the gradebook, other submissions), not ``/root``,
+  not the network (own network namespace with only loopback), not other processes (own PID namespace:
+  when the run ends or is killed every process started inside dies with it), as an unprivileged user with
+  no capabilities, with limits on processes, memory, CPU time, file size and open files (``prlimit``).
+
+Fallbacks, chosen by ``isolation=``: ``"uid"`` runs the kernel as ``nobody`` (``setpriv``) in fresh PID and
+network namespaces (``unshare``) with the same limits, where user namespaces are not allowed; it needs a
+Python installation readable by ``nobody`` and hides only files that ``nobody`` may not read. ``"none"``
+only applies the limits and prints a loud warning: use it for your own tests, never for students' work.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ISOLATIONS",
+    "Limits",
+    "available_isolation",
+    "kernel_command",
+    "stub_package",
+]
+
+ISOLATIONS = ("bwrap", "uid", "none")
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+NOBODY = 65534
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed run (each process; ``processes`` counts the sandbox user's)."""
+
+    wall_seconds: int = 300
+    cpu_seconds: int = 600
+    memory_bytes: int = 6 * 2**30
+    file_bytes: int = 64 * 2**20
+    processes: int = 256
+    open_files: int = 512
+
+    def __post_init__(self):
+        for name in ("wall_seconds", "cpu_seconds", "memory_bytes", "file_bytes", "processes", "open_files"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"Limits.{name}: expected a positive integer, got {value!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# The package copy with the reference stubbed out
+# ----------------------------------------------------------------------------------------------
+def _stub_body(node, where: str) -> list:
+    message = f"{where} is not available while grading: write your own implementation"
+    return [
+        ast.Raise(
+            exc=ast.Call(func=ast.Name("NotImplementedError", ast.Load()), args=[ast.Constant(message)], keywords=[])
+        )
+    ]
+
+
+def _stub_definition(node, qualname: str) -> None:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        node.body = _stub_body(node, qualname)
+        return
+    for child in node.body:  # a class: every method (and nested class) of it
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            _stub_definition(child, f"{qualname}.{child.name}")
+
+
+def _find(tree, qualname: str):
+    scope, node = tree.body, None
+    for part in qualname.split("."):
+        node = next(
+            (
+                n
+                for n in scope
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == part
+            ),
+            None,
+        )
+        if node is None:
+            return None
+        scope = node.body
+    return node
+
+
+def stub_package(dest, blocked) -> Path:
+    """Copy :mod:`dimedia_course` into ``dest/dimedia_course`` with each ``"module:qualname"`` of ``blocked``
+    (a function, or a class and all its methods) replaced by a stub raising ``NotImplementedError``.
+    Returns ``dest`` (the folder to put on ``PYTHONPATH``). Unknown names are an error (a typo would
+    silently leave the reference available)."""
+    dest = Path(dest)
+    target = dest / "dimedia_course"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
+    by_file: dict[Path, list[str]] = {}
+    for entry in blocked:
+        module, sep, qualname = str(entry).partition(":")
+        if not sep or not module.startswith("dimedia_course") or not qualname:
+            raise ValueError(f"blocked: expected 'dimedia_course.module:QualName', got {entry!r}")
+        rel = Path(*module.split(".")[1:])
+        path = target / rel.with_suffix(".py")
+        if not path.is_file():
+            path = target / rel / "__init__.py"
+        if not path.is_file():
+            raise ValueError(f"blocked: no module {module!r} in dimedia_course")
+        by_file.setdefault(path, []).append(qualname)
+    for path, names in by_file.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        module = ".".join(("dimedia_course", *path.relative_to(target).with_suffix("").parts)).removesuffix(".__init__")
+        for qualname in names:
+            node = _find(tree, qualname)
+            if node is None:
+                raise ValueError(f"blocked: {module}:{qualname} is not defined in {path.name}")
+            _stub_definition(node, f"{module}.{qualname}")
+        path.write_text(ast.unparse(ast.fix_missing_locations(tree)) + "\n", encoding="utf-8")
+    for path in target.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return dest
+
+
+# ----------------------------------------------------------------------------------------------
+# Isolation
+# ----------------------------------------------------------------------------------------------
+def _works(cmd) -> bool:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def available_isolation() -> str:
+    """The strongest isolation that works on this machine: ``"bwrap"``, ``"uid"`` or ``"none"``."""
+    if shutil.which("bwrap") and _works(_bwrap_prefix(probe=True) + [sys.executable, "-c", ""]):
+        return "bwrap"
+    if (
+        os.geteuid() == 0
+        and shutil.which("setpriv")
+        and shutil.which("unshare")
+        and _works(_uid_prefix() + [sys.executable, "-c", ""])
+    ):
+        return "uid"
+    return "none"
+
+
+def _system_binds() -> list[str]:
+    args = []
+    for path in ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    python_dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}
+    for path in sorted(python_dirs):
+        if not any(path.startswith(p + "/") for p in ("/usr", "/etc")):
+            args += ["--ro-bind", path, path]
+    return args
+
+
+def _bwrap_prefix(*, probe=False, stub=None, shared=None) -> list[str]:
+    cmd = [
+        "bwrap",
+        "--unshare-all",  # network (loopback only), PID, IPC, UTS, cgroup and user namespaces
+        "--unshare-user",
+        "--uid", str(NOBODY),
+        "--gid", str(NOBODY),
+        "--cap-drop", "ALL",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname", "sandbox",
+        *_system_binds(),
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--tmpfs", "/tmp",
+        "--clearenv",
+    ]  # fmt: skip
+    if not probe:
+        cmd += ["--ro-bind", stub, "/opt/dimedia", "--bind", shared, shared, "--dir", "/tmp/home", "--chdir", "/tmp"]
+    return cmd
+
+
+def _uid_prefix() -> list[str]:
+    return [
+        "unshare", "--pid", "--fork", "--kill-child", "--net", "--mount-proc", "--",
+        "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all", "--",
+    ]  # fmt: skip
+
+
+def _count_processes(uid: int) -> int:
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if entry.stat().st_uid == uid:
+                    count += 1
+    return count
+
+
+def _prlimit(limits: Limits, process_owner: int) -> list[str]:
+    # RLIMIT_NPROC counts all processes of the real user outside the sandbox: allow what exists plus the limit.
+    nproc = _count_processes(process_owner) + limits.processes
+    return [
+        "prlimit",
+        f"--as={limits.memory_bytes}",
+        f"--cpu={limits.cpu_seconds}",
+        f"--fsize={limits.file_bytes}",
+        f"--nproc={nproc}",
+        f"--nofile={limits.open_files}",
+        "--core=0",
+        "--",
+    ]
+
+
+def _environment(home: str, pythonpath: str) -> dict:
+    return {
+        "HOME": home,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "PYTHONPATH": pythonpath,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONWARNINGS": "ignore",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{home}/.matplotlib",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "OMP_NUM_THREADS": "1",
+        "LANG": "C.UTF-8",
+    }
+
+
+def kernel_command(shared, stub, *, isolation: str, limits: Limits) -> tuple[list[str], dict]:
+    """``(argv, env)`` of a kernelspec that starts an IPython kernel inside the sandbox.
+
+    The kernel talks to the grader's notebook client over Unix sockets in ``shared`` (the only writable
+    folder it shares with the grader, bound at the same path); ``stub`` holds the package copy made by
+    :func:`stub_package`. ``argv`` contains jupyter's ``{connection_file}`` placeholder.
+    """
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation: expected one of {ISOLATIONS}, got {isolation!r}")
+    shared, stub = str(Path(shared).resolve()), str(Path(stub).resolve())
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    if isolation == "bwrap":
+        cmd = _bwrap_prefix(stub=stub, shared=shared)
+        for key, value in _environment("/tmp/home", "/opt/dimedia").items():
+            cmd += ["--setenv", key, value]
+        return cmd + _prlimit(limits, os.getuid()) + kernel, {}
+    home = str(Path(shared) / "home")
+    Path(home).mkdir(exist_ok=True)
+    env = _environment(home, stub)
+    if isolation == "uid":
+        for path in Path(shared).rglob("*"):
+            os.chown(path, NOBODY, NOBODY)
+        os.chown(shared, NOBODY, NOBODY)
+        return _uid_prefix() + _prlimit(limits, NOBODY) + kernel, env
+    warnings.warn(
+        "grading WITHOUT a sandbox: student code runs with your rights and can read and change every "
+        "file you can (solutions/, the gradebook, other submissions). Install bubblewrap.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return _prlimit(limits, os.getuid()) + kernel, env

@@ -1,0 +1,237 @@
+"""Grade-side worker for one submission: run its notebook in a sandboxed kernel and collect the values of
+the hidden checks. The worker itself is trusted (it runs outside the sandbox, started by
+:func:`dimedia_course.grading.autograde.autograde`); only the kernel runs student code.
+
+Usage::
+
+    python -m dimedia_course.grading.worker JOB_DIR
+
+``JOB_DIR`` holds ``job.json`` (notebook, isolation, limits, timeouts), ``spec.json`` (prelude and, per
+test cell, the ``(setup, student)`` pairs of its checks), the notebook to run, ``stub/`` (the package copy
+without the reference) and ``kernel/`` (the only folder the kernel may write, with ``given.pt``).
+Results: ``executed.ipynb`` (outputs as received by this process, before any check ran, so nothing of the
+checks can appear in it), ``kernel/probe/<grade_id>.pt`` (untrusted values written by the kernel), and
+``result.json`` (what happened, cell by cell).
+
+Pass 1 runs every cell, then the checks of every test cell in the same kernel. If the kernel died or got
+stuck before the end, pass 2 runs the notebook again in a fresh kernel, up to the failing cell, with each
+test cell's checks right after it (its outputs are thrown away), so the parts that ran still count.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+# Runs in the student's kernel; {gid}, {cases}, {prelude} and {shared} are filled in.
+PROBE = r"""
+def _dimedia_probe(_gid={gid!r}, _cases={cases!r}, _prelude={prelude!r}, _shared={shared!r}):
+    import warnings
+    import torch
+
+    def plain(value, depth=0):
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu().clone()
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if depth < 3 and isinstance(value, (list, tuple)) and len(value) <= 64:
+            items = [plain(v, depth + 1) for v in value]
+            return tuple(items) if isinstance(value, tuple) else items
+        return {{"__unsupported__": type(value).__name__}}
+
+    given_all = torch.load(_shared + "/given.pt", weights_only=True)[_gid]
+    user = dict(globals())
+    results = []
+    for (setup, student), given in zip(_cases, given_all):
+        ns = dict(user)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exec(_prelude, ns)
+                exec(setup, ns)
+                ns.update(given)
+                results.append(plain(eval(student, ns)))
+        except BaseException as err:
+            results.append({{"__error__": type(err).__name__, "message": str(err)[:200]}})
+    torch.save(results, _shared + "/probe/" + _gid + ".pt")
+
+
+_dimedia_probe()
+del _dimedia_probe
+"""
+
+MAX_TEXT = 20_000  # characters kept per text output
+MAX_OUTPUTS = 50  # outputs kept per cell
+MAX_IMAGE = 1_000_000  # bytes of base64 kept per image
+
+
+def trim_outputs(cell) -> bool:
+    """Cut a cell's outputs to a reasonable size in place; True if anything was cut."""
+    cut = len(cell.get("outputs", [])) > MAX_OUTPUTS
+    kept = []
+    for out in cell.get("outputs", [])[:MAX_OUTPUTS]:
+        if out.get("output_type") == "stream" and len(out.get("text", "")) > MAX_TEXT:
+            out["text"], cut = out["text"][:MAX_TEXT] + "\n... [output truncated]\n", True
+        data = out.get("data", {})
+        for key in list(data):
+            value = data[key]
+            if isinstance(value, str) and key.startswith("text") and len(value) > MAX_TEXT:
+                data[key], cut = value[:MAX_TEXT] + "\n... [output truncated]", True
+            elif isinstance(value, str) and key.startswith("image") and len(value) > MAX_IMAGE:
+                del data[key]
+                data.setdefault("text/plain", "[image too large: removed]")
+                cut = True
+        if out.get("output_type") == "error":
+            out["traceback"] = [line[:2000] for line in out.get("traceback", [])[-30:]]
+        kept.append(out)
+    cell["outputs"] = kept
+    return cut
+
+
+class _Run:
+    """One kernel, one pass over the notebook."""
+
+    def __init__(self, job: Path, config: dict, nb, spec: dict, interleave: bool, stop_before: int | None):
+        self.job, self.config, self.nb, self.spec = job, config, nb, spec
+        self.interleave, self.stop_before = interleave, stop_before
+        self.events: list[dict] = []
+        self.failed_at: int | None = None
+        self.finished = False
+
+    def _client(self):
+        from jupyter_client import KernelManager
+        from jupyter_client.kernelspec import KernelSpecManager
+        from nbclient import NotebookClient
+
+        shared = self.job / "kernel"
+        km = KernelManager(
+            kernel_name="dimedia-sandbox",
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.job / "kernelspec")]),
+            transport="ipc",
+            ip=str(shared / "ipc"),
+            connection_file=str(shared / "connection.json"),
+        )
+        return NotebookClient(
+            self.nb,
+            km=km,
+            timeout=self.config["cell_timeout"],
+            startup_timeout=120,
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell did not finish within the time limit"},
+            record_timing=False,
+            resources={"metadata": {"path": str(shared)}},
+        )
+
+    def _alive(self, client) -> bool:
+        """After a timeout: does the interrupted kernel answer again within a few seconds?"""
+        import nbformat
+
+        saved, client.timeout = client.timeout, 10
+        try:
+            reply = client.execute_cell(nbformat.v4.new_code_cell("pass"), 0)
+            return not any(o.get("ename") == "CellTimeoutError" for o in reply.get("outputs", []))
+        except Exception:  # noqa: BLE001
+            return False
+        finally:
+            client.timeout = saved
+
+    def _probe(self, client, gid) -> None:
+        import nbformat
+
+        source = PROBE.format(
+            gid=gid, cases=self.spec["cases"][gid], prelude=self.spec["prelude"], shared=str(self.job / "kernel")
+        )
+        # in a throw-away notebook: neither its outputs nor display updates can reach the student's notebook
+        probe = nbformat.v4.new_code_cell(source)
+        saved = client.nb
+        client.nb = nbformat.v4.new_notebook(cells=[probe])
+        try:
+            client.execute_cell(probe, 0)
+        finally:
+            client.nb = saved
+
+    def run(self, log) -> None:
+        from nbclient.exceptions import DeadKernelError
+
+        client = self._client()
+        index = None
+        try:
+            with client.setup_kernel(stdout=log, stderr=subprocess.STDOUT):
+                for index, cell in enumerate(self.nb.cells):
+                    if self.stop_before is not None and index >= self.stop_before:
+                        break
+                    if cell.cell_type != "code":
+                        continue
+                    gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                    client.execute_cell(cell, index)
+                    if trim_outputs(cell):
+                        self.events.append({"cell": index, "grade_id": gid, "event": "output truncated"})
+                    for out in cell.get("outputs", []):
+                        if out.get("output_type") == "error":
+                            self.events.append(
+                                {"cell": index, "grade_id": gid, "event": "error", "ename": str(out.get("ename"))[:100]}
+                            )
+                    if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])) and not self._alive(
+                        client
+                    ):
+                        self.events.append({"cell": index, "grade_id": gid, "event": "kernel stuck"})
+                        self.failed_at = index
+                        return
+                    if self.interleave and gid in self.spec["cases"]:
+                        self._probe(client, gid)
+                index = None
+                self.finished = True
+                if not self.interleave:
+                    executed = self.job / "executed.ipynb"
+                    import nbformat
+
+                    nbformat.write(self.nb, str(executed))  # before any check runs
+                    for gid in self.spec["cases"]:
+                        self._probe(client, gid)
+        except DeadKernelError:
+            self.events.append({"cell": index, "event": "kernel died"})
+            self.failed_at = index
+        except Exception as err:  # noqa: BLE001 (reported; the grader decides)
+            self.events.append({"cell": index, "event": "worker error", "ename": type(err).__name__})
+            self.failed_at = index
+
+
+def main(argv=None) -> int:
+    import nbformat
+
+    from dimedia_course.grading.sandbox import Limits, kernel_command
+
+    job = Path((argv or sys.argv[1:])[0])
+    config = json.loads((job / "job.json").read_text(encoding="utf-8"))
+    spec = json.loads((job / "spec.json").read_text(encoding="utf-8"))
+    (job / "kernel" / "probe").mkdir(parents=True, exist_ok=True)
+    argv_k, env = kernel_command(
+        job / "kernel", job / "stub", isolation=config["isolation"], limits=Limits(**config["limits"])
+    )
+    spec_dir = job / "kernelspec" / "dimedia-sandbox"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec_json = {"argv": argv_k, "display_name": "sandboxed Python", "language": "python", "env": env}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec_json), encoding="utf-8")
+    result = {"passes": []}
+    with open(job / "kernel.log", "ab") as log:
+        nb = nbformat.read(str(job / config["notebook"]), as_version=4)
+        first = _Run(job, config, nb, spec, interleave=False, stop_before=None)
+        first.run(log)
+        result["passes"].append({"events": first.events, "finished": first.finished, "failed_at": first.failed_at})
+        if not first.finished:
+            nbformat.write(nb, str(job / "executed.ipynb"))  # what ran before the failure
+            again = nbformat.read(str(job / config["notebook"]), as_version=4)
+            second = _Run(job, config, again, spec, interleave=True, stop_before=first.failed_at)
+            second.run(log)
+            result["passes"].append(
+                {"events": second.events, "finished": second.finished, "failed_at": second.failed_at}
+            )
+    (job / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
