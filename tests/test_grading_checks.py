@@ -35,7 +35,9 @@ def _solution_functions(assignment):
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and meta.get("solution"):
-            source = "\n".join(ln for ln in cell.source.splitlines() if "BEGIN SOLUTION" not in ln and "END SOLUTION" not in ln)
+            source = "\n".join(
+                ln for ln in cell.source.splitlines() if "BEGIN SOLUTION" not in ln and "END SOLUTION" not in ln
+            )
             for name in re.findall(r"^def (\w+)\(", source, flags=re.M):
                 out[name] = source
     return checks, out
@@ -67,7 +69,11 @@ def _verdicts(assignment_, sources):
 def test_every_autograded_test_cell_has_checks(assignment):
     name, checks, *_ = assignment
     nb = nbformat.read(COURSE_ROOT / "exercises" / name / checks.notebook, as_version=4)
-    graded = {c.metadata.nbgrader.grade_id for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")}
+    graded = {
+        c.metadata.nbgrader.grade_id
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")
+    }
     assert graded == set(checks.checks), "every test cell (and only those) has grader checks"
 
 
@@ -96,7 +102,9 @@ def test_wrong_answers_fail_and_every_test_cell_catches_one(assignment):
         failed = {gid for gid, vs in verdicts.items() if any(vs)}
         assert failed, f"wrong answer {label!r} got full marks"
         caught |= failed
-    assert caught == set(assignment[1].checks), "test cells that no wrong answer fails: " + str(set(assignment[1].checks) - caught)
+    assert caught == set(assignment[1].checks), "test cells that no wrong answer fails: " + str(
+        set(assignment[1].checks) - caught
+    )
 
 
 def test_comparators_never_show_values():
@@ -117,5 +125,7 @@ def test_comparators_never_show_values():
 
 def test_judge_reports_errors_by_type_only():
     case = Case(setup="", student="f()", reference="1.0", compare=scalar_close(0, 0), message="a check")
-    assert judge(case, {"__error__": "ZeroDivisionError", "message": "secret"}, 1.0) == "a check: raised ZeroDivisionError"
+    assert (
+        judge(case, {"__error__": "ZeroDivisionError", "message": "secret"}, 1.0) == "a check: raised ZeroDivisionError"
+    )
     assert judge(case, 1.0, 1.0) is None

@@ -309,6 +309,8 @@ def _events(job: _Job) -> list[str]:
                 notes.append(f"the kernel died at {where}{label} (exit, crash or memory limit)")
             elif ev["event"] == "kernel stuck":
                 notes.append(f"{where} did not finish and the kernel did not respond to an interrupt{label}")
+            elif ev["event"] == "check timeout":
+                notes.append(f"the hidden checks of {ev.get('grade_id')} did not finish within the time limit")
             elif ev["event"] == "output truncated" and i == 0:
                 notes.append(f"{where} printed too much; its output was truncated")
             elif ev["event"] == "worker error":

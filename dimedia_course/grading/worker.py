@@ -20,9 +20,13 @@ test cell's checks right after it (its outputs are thrown away), so the parts th
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 # Runs in the student's kernel; {gid}, {cases}, {prelude} and {shared} are filled in.
@@ -53,6 +57,8 @@ def _dimedia_probe(_gid={gid!r}, _cases={cases!r}, _prelude={prelude!r}, _shared
                 exec(setup, ns)
                 ns.update(given)
                 results.append(plain(eval(student, ns)))
+        except KeyboardInterrupt:
+            raise  # the grader's interrupt after the time limit: no values for this test cell
         except BaseException as err:
             results.append({{"__error__": type(err).__name__, "message": str(err)[:200]}})
     torch.save(results, _shared + "/probe/" + _gid + ".pt")
@@ -93,20 +99,23 @@ def trim_outputs(cell) -> bool:
 class _Run:
     """One kernel, one pass over the notebook."""
 
+    GRACE = 10  # seconds an interrupted cell gets before the kernel is killed
+
     def __init__(self, job: Path, config: dict, nb, spec: dict, interleave: bool, stop_before: int | None):
         self.job, self.config, self.nb, self.spec = job, config, nb, spec
         self.interleave, self.stop_before = interleave, stop_before
         self.events: list[dict] = []
         self.failed_at: int | None = None
         self.finished = False
+        self.stuck = False
 
     def _client(self):
-        from jupyter_client import KernelManager
+        from jupyter_client import AsyncKernelManager
         from jupyter_client.kernelspec import KernelSpecManager
         from nbclient import NotebookClient
 
         shared = self.job / "kernel"
-        km = KernelManager(
+        km = AsyncKernelManager(
             kernel_name="dimedia-sandbox",
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.job / "kernelspec")]),
             transport="ipc",
@@ -114,46 +123,85 @@ class _Run:
             connection_file=str(shared / "connection.json"),
         )
         return NotebookClient(
-            self.nb,
-            km=km,
-            timeout=self.config["cell_timeout"],
-            startup_timeout=120,
-            allow_errors=True,
-            interrupt_on_timeout=True,
-            error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell did not finish within the time limit"},
-            record_timing=False,
-            resources={"metadata": {"path": str(shared)}},
-        )
+            self.nb, km=km, timeout=self.config["cell_timeout"], interrupt_on_timeout=False, startup_timeout=120,
+            allow_errors=True, record_timing=False, resources={"metadata": {"path": str(shared)}},
+        )  # fmt: skip
 
-    def _alive(self, client) -> bool:
-        """After a timeout: does the interrupted kernel answer again within a few seconds?"""
-        import nbformat
+    @staticmethod
+    def _kill_kernel(client) -> None:
+        process = getattr(client.km.provisioner, "process", None)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # bwrap and, with it, the whole sandbox
 
-        saved, client.timeout = client.timeout, 10
+    def _execute(self, client, cell, index) -> bool:
+        """Run one cell. After the cell timeout the kernel is interrupted (by message: it runs in another PID
+        namespace); if it does not answer within ``GRACE`` s it is killed (DeadKernelError). A watchdog
+        thread kills it anyway if anything here blocks longer. Returns True if the cell timed out."""
+        from jupyter_core.utils import run_sync
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+        def kill():
+            self.stuck = True
+            self._kill_kernel(client)
+
+        backstop = threading.Timer(float(self.config["cell_timeout"]) + 3 * self.GRACE, kill)
+        backstop.daemon = True
+        backstop.start()
         try:
-            reply = client.execute_cell(nbformat.v4.new_code_cell("pass"), 0)
-            return not any(o.get("ename") == "CellTimeoutError" for o in reply.get("outputs", []))
-        except Exception:  # noqa: BLE001
+            client.execute_cell(cell, index)
             return False
+        except CellTimeoutError:
+            with contextlib.suppress(Exception):
+                run_sync(client.km.interrupt_kernel)()
+            saved, client.timeout = client.timeout, self.GRACE
+            try:
+                self._throwaway(client, "pass")
+            except CellTimeoutError:
+                kill()
+                raise DeadKernelError("the kernel did not respond to an interrupt") from None
+            finally:
+                client.timeout = saved
+            return True
         finally:
-            client.timeout = saved
+            backstop.cancel()
 
-    def _probe(self, client, gid) -> None:
+    @staticmethod
+    def _throwaway(client, source: str) -> None:
+        """Execute code as the only cell of a throw-away notebook: neither its outputs nor display updates can
+        reach the student's notebook."""
         import nbformat
 
-        source = PROBE.format(
-            gid=gid, cases=self.spec["cases"][gid], prelude=self.spec["prelude"], shared=str(self.job / "kernel")
-        )
-        # in a throw-away notebook: neither its outputs nor display updates can reach the student's notebook
-        probe = nbformat.v4.new_code_cell(source)
+        cell = nbformat.v4.new_code_cell(source)
         saved = client.nb
-        client.nb = nbformat.v4.new_notebook(cells=[probe])
+        client.nb = nbformat.v4.new_notebook(cells=[cell])
         try:
-            client.execute_cell(probe, 0)
+            client.execute_cell(cell, 0)
         finally:
             client.nb = saved
 
+    def _side_cell(self, client, source: str) -> bool:
+        """:meth:`_throwaway` with the time limits of :meth:`_execute`. Returns True if it timed out."""
+        import nbformat
+
+        cell = nbformat.v4.new_code_cell(source)
+        saved = client.nb
+        client.nb = nbformat.v4.new_notebook(cells=[cell])
+        try:
+            return self._execute(client, cell, 0)
+        finally:
+            client.nb = saved
+
+    def _probe(self, client, gid) -> None:
+        """The kernel computes the student's values of the checks of test cell ``gid``."""
+        source = PROBE.format(
+            gid=gid, cases=self.spec["cases"][gid], prelude=self.spec["prelude"], shared=str(self.job / "kernel")
+        )
+        if self._side_cell(client, source):
+            self.events.append({"cell": None, "grade_id": gid, "event": "check timeout"})
+
     def run(self, log) -> None:
+        import nbformat
         from nbclient.exceptions import DeadKernelError
 
         client = self._client()
@@ -166,37 +214,36 @@ class _Run:
                     if cell.cell_type != "code":
                         continue
                     gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                    client.execute_cell(cell, index)
+                    if self._execute(client, cell, index):
+                        limit = self.config["cell_timeout"]
+                        text = f"CellTimeoutError: the cell did not finish within {limit} s and was interrupted"
+                        cell.outputs.append(
+                            nbformat.v4.new_output(
+                                "error", ename="CellTimeoutError", evalue=text.split(": ", 1)[1], traceback=[text]
+                            )
+                        )
                     if trim_outputs(cell):
                         self.events.append({"cell": index, "grade_id": gid, "event": "output truncated"})
                     for out in cell.get("outputs", []):
                         if out.get("output_type") == "error":
-                            self.events.append(
-                                {"cell": index, "grade_id": gid, "event": "error", "ename": str(out.get("ename"))[:100]}
-                            )
-                    if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])) and not self._alive(
-                        client
-                    ):
-                        self.events.append({"cell": index, "grade_id": gid, "event": "kernel stuck"})
-                        self.failed_at = index
-                        return
+                            ename = str(out.get("ename"))[:100]
+                            self.events.append({"cell": index, "grade_id": gid, "event": "error", "ename": ename})
                     if self.interleave and gid in self.spec["cases"]:
                         self._probe(client, gid)
                 index = None
                 self.finished = True
                 if not self.interleave:
-                    executed = self.job / "executed.ipynb"
-                    import nbformat
-
-                    nbformat.write(self.nb, str(executed))  # before any check runs
+                    nbformat.write(self.nb, str(self.job / "executed.ipynb"))  # before any check runs
                     for gid in self.spec["cases"]:
                         self._probe(client, gid)
         except DeadKernelError:
-            self.events.append({"cell": index, "event": "kernel died"})
+            self.events.append({"cell": index, "event": "kernel stuck" if self.stuck else "kernel died"})
             self.failed_at = index
+            self.finished = False
         except Exception as err:  # noqa: BLE001 (reported; the grader decides)
             self.events.append({"cell": index, "event": "worker error", "ename": type(err).__name__})
             self.failed_at = index
+            self.finished = False
 
 
 def main(argv=None) -> int:
@@ -213,7 +260,13 @@ def main(argv=None) -> int:
     )
     spec_dir = job / "kernelspec" / "dimedia-sandbox"
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec_json = {"argv": argv_k, "display_name": "sandboxed Python", "language": "python", "env": env}
+    spec_json = {
+        "argv": argv_k,
+        "display_name": "sandboxed Python",
+        "language": "python",
+        "env": env,
+        "interrupt_mode": "message",  # a signal to bwrap would not reach the kernel in its PID namespace
+    }
     (spec_dir / "kernel.json").write_text(json.dumps(spec_json), encoding="utf-8")
     result = {"passes": []}
     with open(job / "kernel.log", "ab") as log:

@@ -85,7 +85,8 @@ CHECKS = {
                 f"betas = {betas}\n"
                 f"x0 = torch.rand({shape}, generator=g) * 2 - 1\n"
                 f"x_t = torch.randn({shape}, generator=g)\n"
-                f"t = torch.cat([torch.tensor([0, 1, len(betas) - 1]), torch.randint(2, len(betas) - 1, ({shape[0] - 3},), generator=g)])"
+                "t = torch.cat([torch.tensor([0, 1, len(betas) - 1]),\n"
+                f"               torch.randint(2, len(betas) - 1, ({shape[0] - 3},), generator=g)])"
             ),
             student=f"tuple(q_posterior(x0.clone(), x_t.clone(), t.clone(), betas.clone()))[{part}]",
             reference=f"ref_forward.q_posterior_mean_variance(x0, x_t, t, betas)[{part}]",

@@ -24,8 +24,7 @@ CORRECT = {
     },
     "alphabar by exp(cumsum(log1p(-beta))) in float64": {
         "alphas_cumprod": (
-            "def alphas_cumprod(betas):\n"
-            "    return torch.exp(torch.cumsum(torch.log1p(-betas.double()), 0)).float()\n"
+            "def alphas_cumprod(betas):\n    return torch.exp(torch.cumsum(torch.log1p(-betas.double()), 0)).float()\n"
         )
     },
     "q_sample in float32 with a view": {
@@ -51,26 +50,39 @@ CORRECT = {
 }
 
 WRONG = {
-    "linear betas one step short of beta_end": (
-        "linear_betas", [("max(num_steps - 1, 1)", "num_steps")]
-    ),
+    "linear betas one step short of beta_end": ("linear_betas", [("max(num_steps - 1, 1)", "num_steps")]),
     "linear betas returned in float64": ("linear_betas", [("return betas.to(torch.float32)", "return betas")]),
     "cosine without the square": ("cosine_betas", [("* math.pi / 2) ** 2", "* math.pi / 2)")]),
     "cosine betas ignoring max_beta": ("cosine_betas", [("clamp(0.0, max_beta)", "clamp(0.0, 0.999)")]),
     "cosine betas not clipped": ("cosine_betas", [(".clamp(0.0, max_beta)", "")]),
-    "cosine with alphabar shifted by one step": ("cosine_betas", [("alpha_bar[1:] / alpha_bar[:-1]", "alpha_bar[2:] / alpha_bar[1:-1]"), ("torch.arange(num_steps + 1,", "torch.arange(num_steps + 2,")]),
+    "cosine with alphabar shifted by one step": (
+        "cosine_betas",
+        [
+            ("alpha_bar[1:] / alpha_bar[:-1]", "alpha_bar[2:] / alpha_bar[1:-1]"),
+            ("torch.arange(num_steps + 1,", "torch.arange(num_steps + 2,"),
+        ],
+    ),
     "alphabar accumulated in float32": (
-        "alphas_cumprod", [("torch.ones((), dtype=torch.float64)", "torch.ones(())"), ("betas).double()", "betas).float()")]
+        "alphas_cumprod",
+        [("torch.ones((), dtype=torch.float64)", "torch.ones(())"), ("betas).double()", "betas).float()")],
     ),
     "alphabar shifted by one (alphabar_{t-1})": (
-        "alphas_cumprod", [("return torch.stack(values)", "return torch.stack([torch.ones((), dtype=torch.float64)] + values[:-1])")]
+        "alphas_cumprod",
+        [("return torch.stack(values)", "return torch.stack([torch.ones((), dtype=torch.float64)] + values[:-1])")],
     ),
-    "q_sample without square roots": ("q_sample", [("ab.sqrt() * x0 + (1 - ab).sqrt() * noise", "ab * x0 + (1 - ab) * noise")]),
-    "q_sample at t - 1": ("q_sample", [("alphas_cumprod.to(x0.device)[t]", "alphas_cumprod.to(x0.device)[(t - 1).clamp(min=0)]")]),
+    "q_sample without square roots": (
+        "q_sample",
+        [("ab.sqrt() * x0 + (1 - ab).sqrt() * noise", "ab * x0 + (1 - ab) * noise")],
+    ),
+    "q_sample at t - 1": (
+        "q_sample",
+        [("alphas_cumprod.to(x0.device)[t]", "alphas_cumprod.to(x0.device)[(t - 1).clamp(min=0)]")],
+    ),
     "q_sample with one alphabar for the batch": ("q_sample", [("[t].to(x0.dtype)", "[t[:1]].to(x0.dtype)")]),
     "posterior with alphabar_t for alphabar_{t-1}": ("q_posterior", [("ab_p.sqrt() * beta_t", "ab_t.sqrt() * beta_t")]),
     "posterior variance without the (1 - alphabar_{t-1}) / (1 - alphabar_t) factor": (
-        "q_posterior", [("variance = (1 - ab_p) / (1 - ab_t) * beta_t", "variance = beta_t + 0 * ab_p")]
+        "q_posterior",
+        [("variance = (1 - ab_p) / (1 - ab_t) * beta_t", "variance = beta_t + 0 * ab_p")],
     ),
     "posterior mean without sqrt(alpha_t)": ("q_posterior", [("(1 - beta_t).sqrt() * (1 - ab_p)", "(1 - ab_p)")]),
 }

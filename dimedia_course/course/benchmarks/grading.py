@@ -1,0 +1,124 @@
+"""Grading throughput: sandboxed autograding of typical submissions, next to plain ``nbgrader autograde``.
+
+Usage::
+
+    python -m dimedia_course.course.benchmarks.grading [--copies 4] [--workers N] [--no-baseline] [--out DIR]
+
+Builds a throw-away course with ``copies`` students per assignment, each handing in the instructor solution of
+all six assignments (a typical, complete notebook), grades them once with
+:func:`dimedia_course.grading.autograde` (sandboxed kernels, grader-side checks, ``workers`` in parallel) and,
+unless ``--no-baseline``, once with nbgrader's own ``nbgrader autograde`` (one process per submission, in turn,
+no sandbox, visible tests only), and prints submissions per minute for both and their ratio. The target is
+at least 20 submissions per minute on 2 cores. A speed check, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from dimedia_course.course.benchmarks.networks import machine
+
+__all__ = ["main", "run"]
+
+
+def _good_notebook(root: Path, assignment: str):
+    import nbformat
+
+    name = next((root / "exercises" / assignment).glob("*.ipynb")).name
+    answers = {}
+    for cell in nbformat.read(str(root / "solutions" / assignment / name), as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            answers[meta["grade_id"]] = "\n".join(ln for ln in cell.source.splitlines() if "SOLUTION" not in ln)
+    nb = nbformat.read(str(root / "exercises" / assignment / name), as_version=4)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            cell.source = answers[meta["grade_id"]]
+    return name, nb
+
+
+def run(copies: int = 4, workers: int | None = None, baseline: bool = True) -> dict:
+    import nbformat
+
+    from dimedia_course.grading import COURSE_ROOT, autograde, list_assignments
+    from dimedia_course.grading.settings import nbgrader_settings, run_nbgrader
+
+    if not isinstance(copies, int) or copies <= 0:
+        raise ValueError(f"copies: expected a positive integer, got {copies!r}")
+    root = COURSE_ROOT
+    assignments = list_assignments(root)
+    with tempfile.TemporaryDirectory(prefix="dimedia-bench-grading-") as tmp:
+        tmp = Path(tmp)
+        course = tmp / "course"
+        shutil.copytree(root / "solutions", course / "solutions")
+        shutil.copytree(root / "exercises", course / "exercises")
+        subs = tmp / "submissions"
+        for assignment in assignments:
+            name, nb = _good_notebook(root, assignment)
+            for k in range(copies):
+                folder = subs / f"student{k:02d}" / assignment
+                folder.mkdir(parents=True)
+                nbformat.write(nb, str(folder / name))
+        n = copies * len(assignments)
+        start = time.monotonic()
+        results = autograde(subs, root=course, workers=workers, verbose=False)
+        ours = time.monotonic() - start
+        full = sum(r.score == r.max_score for r in results)
+        row = {
+            "submissions": n,
+            "workers": workers or os.cpu_count(),
+            "seconds": round(ours, 1),
+            "per_minute": round(60 * n / ours, 1),
+            "full_marks": full,
+            "mean_seconds_per_submission": round(sum(r.seconds for r in results) / n, 2),
+        }
+        if baseline:
+            # nbgrader's own autograde of the same notebooks (copied to its submitted/ layout), in turn
+            base = tmp / "nbgrader"
+            shutil.copytree(root / "solutions", base / "solutions")
+            shutil.copytree(subs, base / "submitted")
+            settings = nbgrader_settings(base)
+            run_nbgrader(["generate_assignment", *assignments, "--force"], settings, cwd=base, timeout=600)
+            for assignment in assignments:  # registers the assignment in the gradebook
+                run_nbgrader(["db", "assignment", "add", assignment], settings, cwd=base, timeout=600)
+            start = time.monotonic()
+            for assignment in assignments:
+                run_nbgrader(["autograde", assignment, "--force"], settings, cwd=base, timeout=3600)
+            theirs = time.monotonic() - start
+            row["nbgrader_seconds"] = round(theirs, 1)
+            row["nbgrader_per_minute"] = round(60 * n / theirs, 1)
+    return {"machine": machine(), "grading": row}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--copies", type=int, default=4, help="students per assignment (default 4)")
+    parser.add_argument("--workers", type=int, default=None, help="default: CPU cores")
+    parser.add_argument("--no-baseline", action="store_true", help="skip plain nbgrader autograde")
+    parser.add_argument("--out", type=Path, default=None, help="write grading.json here")
+    args = parser.parse_args(argv)
+    result = run(args.copies, args.workers, baseline=not args.no_baseline)
+    row = result["grading"]
+    print(f"machine: {result['machine']}")
+    print(f"{'':34}{'submissions/min':>16}{'seconds':>10}")
+    print(f"{'course (sandboxed, ' + str(row['workers']) + ' workers)':34}{row['per_minute']:>16}{row['seconds']:>10}")
+    if "nbgrader_per_minute" in row:
+        print(f"{'nbgrader autograde (no sandbox)':34}{row['nbgrader_per_minute']:>16}{row['nbgrader_seconds']:>10}")
+        print(f"ratio course / nbgrader: {row['per_minute'] / row['nbgrader_per_minute']:.2f}")
+    print(f"{row['full_marks']} / {row['submissions']} submissions got full marks (target: all; >= 20 per minute)")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "grading.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+        print(f"wrote {args.out / 'grading.json'}")
+    return 0 if row["full_marks"] == row["submissions"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
