@@ -19,7 +19,8 @@ CORRECT = {
             "def cosine_betas(num_steps, s=0.008, max_beta=0.999):\n"
             "    def f(t):\n"
             "        return math.cos((t / num_steps + s) / (1 + s) * math.pi / 2) ** 2\n"
-            "    return torch.tensor([min(1 - f(i + 1) / f(i), max_beta) for i in range(num_steps)], dtype=torch.float32)\n"
+            "    values = [min(1 - f(i + 1) / f(i), max_beta) for i in range(num_steps)]\n"
+            "    return torch.tensor(values, dtype=torch.float32)\n"
         )
     },
     "alphabar by exp(cumsum(log1p(-beta))) in float64": {
