@@ -20,6 +20,7 @@ import csv
 import hashlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,10 +121,11 @@ def _adversaries(course: Path, subs: Path):
 
     def reads_course(nb):  # looks for the hidden checks, the gradebook and other students
         probe = (
-            "import glob, os\n"
+            "import glob, os, sys\n"
             f"paths = [{str(course)!r}, {str(course / 'solutions')!r}, {str(course / 'gradebook.db')!r}, {str(subs)!r},"
-            " '/root', '/work']\n"
+            f" {str(ROOT / 'solutions')!r}, {str(ROOT / 'dimedia_course')!r}, '/root/.bash_history', '/root/.ssh']\n"
             "print('SEEN', [p for p in paths if os.path.exists(p)])\n"
+            "print('BESIDE-VENV', sorted(os.listdir(os.path.dirname(sys.prefix))))\n"
             "print('FOUND', glob.glob('/tmp/**/grader_checks.py', recursive=True)[:3],"
             " len(glob.glob('/tmp/dimedia-grade-*/jobs/*')), glob.glob('/tmp/dimedia-grade-*/stubs'))\n"
             "print('PROCS', sorted(open(f'/proc/{p}/cmdline').read().split(chr(0))[0] for p in os.listdir('/proc')"
@@ -174,7 +176,7 @@ def _adversaries(course: Path, subs: Path):
             "children = []\n"
             "try:\n"
             "    for _ in range(2000):\n"
-            f"        children.append(subprocess.Popen(['sleep', '600', '{MARKER}']))\n"
+            f"        children.append(subprocess.Popen(['sh', '-c', 'sleep 600', '{MARKER}']))\n"
             "except OSError as e:\n"
             "    print('PROCS stopped at', len(children), type(e).__name__)\n"
         )
@@ -250,10 +252,11 @@ def _adversaries(course: Path, subs: Path):
             ["test_cosine_betas"],
             ["test_cosine_betas", "kernel died", "second run"],
         ),
+        # the transformer also empties the grader's requests for values: the cheat only harms itself
         "input_transformer": (
             transformer,
-            ["test_alphas_cumprod", "test_q_sample", "test_q_posterior"],
-            ["test_alphas_cumprod"],
+            ["test_linear_betas", "test_cosine_betas", "test_alphas_cumprod", "test_q_sample", "test_q_posterior"],
+            ["did not run"],
         ),
         "shadow_torch": (shadow_torch, ["test_q_sample"], ["test_q_sample"]),
         "display_trick": (display_trick, ["test_linear_betas"], ["test_linear_betas", "edited"]),
@@ -388,6 +391,8 @@ def test_sandbox_sees_nothing_of_the_course_and_cannot_write_or_connect(graded):
     course = graded["course"]
     seen = _outputs(course, "reads_course")
     assert "SEEN []" in seen and "FOUND [] 1 []" in seen, seen  # only its own job folder
+    beside = f"BESIDE-VENV {sorted([Path(sys.prefix).name])}"
+    assert beside in seen or Path(sys.prefix).parent == Path("/"), seen  # the venv's folder shows nothing else
     assert "grader" not in seen.split("PROCS")[1] and "good" not in seen.split("PROCS")[1]
     wrote = _outputs(course, "writes_everywhere")
     assert "WROTE" not in wrote and wrote.count("BLOCKED") == 5, wrote
@@ -460,6 +465,6 @@ def test_regrading_is_idempotent_and_exports(graded, tmp_path):
     assert grading.main(["--root", str(course), "export", "--to", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
     scores = {(row["student_id"], row["assignment"]): float(row["score"]) for row in rows}
-    assert len(rows) == len(results)
+    assert len(rows) == len(scores)  # one row per student and assignment (missing ones score 0)
     for key, r in results.items():
         assert scores[key] == pytest.approx(r.score), key

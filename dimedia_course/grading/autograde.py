@@ -297,7 +297,12 @@ def _events(job: _Job) -> list[str]:
     except (OSError, json.JSONDecodeError):
         return ["the notebook could not be run (no result from the worker)"]
     notes = []
-    for i, run in enumerate(result.get("passes", [])):
+    passes = result.get("passes", [])
+    if len(passes) > 1:
+        stop = passes[0].get("failed_at")
+        where = f"cell {stop}" if stop is not None else "the end"
+        notes.append(f"a second run collected the values of the test cells before {where}")
+    for i, run in enumerate(passes):
         label = "" if i == 0 else " (second run, to collect the parts before the failure)"
         for ev in run.get("events", []):
             where = f"cell {ev['cell']}" if ev.get("cell") is not None else "after the last cell"

@@ -1,0 +1,98 @@
+"""The sandbox command, the limits, the notebook repair and the argument checks of the grader (fast unit tests;
+the sandbox itself is exercised end to end in test_exercises_grading.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+
+from dimedia_course.grading import COURSE_ROOT, autograde  # noqa: E402
+from dimedia_course.grading.autograde import prepare_notebook  # noqa: E402
+from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, kernel_command  # noqa: E402
+
+RELEASE = COURSE_ROOT / "exercises" / "a01_forward_process" / "forward_process.ipynb"
+
+
+def test_bwrap_command_binds_only_the_system_python_stub_and_socket_folder(tmp_path):
+    (tmp_path / "kernel").mkdir()
+    argv, env = kernel_command(tmp_path / "kernel", tmp_path / "stub", isolation="bwrap", limits=Limits())
+    assert argv[0] == "bwrap" and env == {}
+    for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
+        assert flag in argv
+    assert argv[argv.index("--cap-drop") + 1] == "ALL" and argv[argv.index("--uid") + 1] == "65534"
+    mounted = [argv[i + 2] for i, a in enumerate(argv) if a in ("--ro-bind", "--bind")]
+    assert "/opt/dimedia" in mounted and str(tmp_path / "kernel") in mounted
+    assert not any(str(COURSE_ROOT) == m or m.startswith(str(COURSE_ROOT / "solutions")) for m in mounted)
+    writable = [argv[i + 2] for i, a in enumerate(argv) if a == "--bind"]
+    assert writable == [str(tmp_path / "kernel")]
+    assert "prlimit" in argv and argv[-3:] == ["ipykernel_launcher", "-f", "{connection_file}"]
+    assert argv[-1] == "{connection_file}"
+
+
+def test_no_isolation_warns_loudly(tmp_path):
+    (tmp_path / "kernel").mkdir()
+    with pytest.warns(RuntimeWarning, match="WITHOUT a sandbox"):
+        argv, env = kernel_command(tmp_path / "kernel", tmp_path / "stub", isolation="none", limits=Limits())
+    assert argv[0] == "prlimit" and env["PYTHONPATH"] == str((tmp_path / "stub").resolve())
+
+
+def test_bad_arguments_name_what_was_expected(tmp_path):
+    with pytest.raises(ValueError, match="isolation"):
+        kernel_command(tmp_path, tmp_path, isolation="docker", limits=Limits())
+    with pytest.raises(ValueError, match="Limits.wall_seconds"):
+        Limits(wall_seconds=0)
+    with pytest.raises(ValueError, match="timeout"):
+        autograde(tmp_path, timeout=0)
+    with pytest.raises(ValueError, match="workers"):
+        autograde(tmp_path, workers=-1)
+    with pytest.raises(ValueError, match="isolation"):
+        autograde(tmp_path, isolation="docker")
+    with pytest.raises(ValueError, match="submissions"):
+        autograde(tmp_path / "missing", isolation="none")
+    assert available_isolation() in ISOLATIONS
+
+
+def _ids(nb):
+    return [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+
+
+def test_prepare_notebook_restores_tests_keeps_answers_and_drops_foreign_metadata():
+    release = nbformat.read(str(RELEASE), 4)
+    student = nbformat.read(str(RELEASE), 4)
+    answer = next(c for c in student.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "q_sample")
+    answer.source = "def q_sample(x0, t, noise, alphas_cumprod):\n    return x0"
+    test = next(c for c in student.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_q_sample")
+    test.source = "pass"
+    student.cells.remove(next(c for c in student.cells if _ids_one(c) == "test_cosine_betas"))
+    foreign = nbformat.v4.new_code_cell("x = 1")
+    foreign.metadata["nbgrader"] = {"grade_id": "dice_score", "solution": True, "grade": True, "points": 99}
+    student.cells.insert(2, foreign)
+    student.cells.insert(3, nbformat.v4.new_code_cell("helper = 2", metadata={"nbgrader": {"grade_id": "setup"}}))
+    notes = []
+    nb = prepare_notebook(student, release, notes)
+    assert [g for g in _ids(nb) if g] == [g for g in _ids(release) if g]
+    by_id = {_ids_one(c): c for c in nb.cells if _ids_one(c)}
+    assert by_id["q_sample"].source.endswith("return x0")
+    assert by_id["test_q_sample"].source == _cell(release, "test_q_sample").source
+    assert by_id["test_cosine_betas"].source == _cell(release, "test_cosine_betas").source
+    assert any(c.source == "x = 1" and not c.metadata.get("nbgrader") for c in nb.cells)
+    assert any(c.source == "helper = 2" and not c.metadata.get("nbgrader") for c in nb.cells)
+    text = " ".join(notes)
+    assert "test_q_sample" in text and "edited" in text and "test_cosine_betas" in text and "deleted" in text
+    assert "dice_score" in text and "plain cell" in text
+    assert all(c.get("outputs", []) == [] for c in nb.cells if c.cell_type == "code")
+
+
+def _ids_one(cell):
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def _cell(nb, gid):
+    return next(c for c in nb.cells if _ids_one(c) == gid)
+
+
+def test_missing_notebook_is_the_blank_release():
+    release = nbformat.read(str(RELEASE), 4)
+    nb = prepare_notebook(None, release, notes := [])
+    assert [c.source for c in nb.cells] == [c.source for c in release.cells] and notes == []
