@@ -29,6 +29,7 @@ nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbgrader")
 
 from dimedia_course import grading  # noqa: E402
+from dimedia_course.course.benchmarks.grading import solved_notebook  # noqa: E402
 from dimedia_course.grading.checks import load_checks  # noqa: E402
 from dimedia_course.grading.sandbox import available_isolation  # noqa: E402
 
@@ -43,24 +44,9 @@ MARKER = "dimedia-attack-marker-7f3a"  # in the command line of every process an
 ISOLATION = available_isolation()
 
 
-def _answer_code(source: str) -> str:
-    return "\n".join(ln for ln in source.splitlines() if "BEGIN SOLUTION" not in ln and "END SOLUTION" not in ln)
-
-
 def _good_notebook(assignment: str):
     """The release with every answer filled in (what a good student submits)."""
-    name = next((ROOT / "exercises" / assignment).glob("*.ipynb")).name
-    src = {
-        c.metadata.nbgrader["grade_id"]: c
-        for c in nbformat.read(str(ROOT / "solutions" / assignment / name), 4).cells
-        if c.metadata.get("nbgrader")
-    }
-    nb = nbformat.read(str(ROOT / "exercises" / assignment / name), 4)
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            cell.source = _answer_code(src[meta["grade_id"]].source)
-    return name, nb
+    return solved_notebook(ROOT, assignment)
 
 
 def _cell(nb, grade_id):
@@ -115,7 +101,8 @@ def _adversaries(course: Path, subs: Path):
         )
         _plain_cell(
             nb,
-            "import inspect, dimedia_course.schedules as s\nprint('REFSOURCE', 'cumprod' in inspect.getsource(s))",
+            "import inspect, dimedia_course.schedules as s\n"
+            "print('REFSOURCE', 'linspace' in inspect.getsource(s.make_beta_schedule))",
             after="cosine_betas",
         )
 
@@ -179,6 +166,9 @@ def _adversaries(course: Path, subs: Path):
             f"        children.append(subprocess.Popen(['sh', '-c', 'sleep 600', '{MARKER}']))\n"
             "except OSError as e:\n"
             "    print('PROCS stopped at', len(children), type(e).__name__)\n"
+            "for child in children:\n"
+            "    child.kill()\n"
+            "    child.wait()\n"
         )
         _wrong(nb, "linear_betas", "return torch.linspace(beta_start, beta_end, num_steps + 1)[:-1]", probe)
 

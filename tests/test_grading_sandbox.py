@@ -96,3 +96,20 @@ def test_missing_notebook_is_the_blank_release():
     release = nbformat.read(str(RELEASE), 4)
     nb = prepare_notebook(None, release, notes := [])
     assert [c.source for c in nb.cells] == [c.source for c in release.cells] and notes == []
+
+
+def test_pids_cgroup_limits_processes_where_available():
+    import subprocess
+
+    from dimedia_course.grading.sandbox import pids_cgroup, release_cgroup
+
+    cgroup = pids_cgroup("dimedia-grading-test", 5)
+    if cgroup is None:
+        pytest.skip("no writable pids cgroup on this machine (the sandbox then relies on prlimit only)")
+    try:
+        script = 'echo $$ > "$0/cgroup.procs"; n=0; for i in 1 2 3 4 5 6 7 8; do (sleep 1) 2>/dev/null & done; wait'
+        out = subprocess.run(["sh", "-c", script, str(cgroup)], capture_output=True, text=True, timeout=30)
+        assert "fork" in (out.stderr + out.stdout).lower()
+    finally:
+        release_cgroup(cgroup)
+    assert not cgroup.exists()

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from dimedia_course.grading.checks import expected_values, judge, load_checks, release_prelude
 from dimedia_course.grading.release import generate_release, select_assignments
-from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, stub_package
+from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup, stub_package
 from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT, SOURCE_DIR
 
 __all__ = ["GradingResult", "autograde", "prepare_notebook"]
@@ -251,6 +251,10 @@ def _run_worker(job: _Job, wall_seconds: int) -> _Job:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    with contextlib.suppress(OSError):
+        cgroup = (job.dir / "cgroup.txt").read_text(encoding="utf-8").strip()
+        if cgroup:
+            release_cgroup(cgroup)
     job.seconds = time.monotonic() - start
     return job
 

@@ -1,4 +1,5 @@
-"""Run one submission's notebook in its own sandbox, with bubblewrap (or a documented fallback).
+"""The sandbox of a student's kernel: bubblewrap (or a documented fallback), limits, and the package copy
+without the reference.
 
 What a sandboxed kernel sees (``bwrap`` mode, the default where the ``bwrap`` program works):
 
@@ -6,17 +7,18 @@ What a sandboxed kernel sees (``bwrap`` mode, the default where the ``bwrap`` pr
   copy of :mod:`dimedia_course` in which every reference function the assignment asks students to write is
   replaced by a stub that raises :class:`NotImplementedError` (on disk, so reloading, ``inspect`` or loading
   the file by path finds no reference either);
-- read-only ``/grade/in``: the student's notebook (test cells restored from the release), the prelude and the
-  inputs of the hidden checks; writable ``/grade/out`` for the results and a private ``/tmp``;
+- writable: a private ``/tmp`` and the one folder it shares with the grader's worker (the Unix sockets of the
+  kernel, the inputs of the hidden checks and the values it writes back);
 - nothing else: not the course folder (``solutions/``, the gradebook, other submissions), not ``/root``,
   not the network (own network namespace with only loopback), not other processes (own PID namespace:
-  when the run ends or is killed every process started inside dies with it), as an unprivileged user with
-  no capabilities, with limits on processes, memory, CPU time, file size and open files (``prlimit``).
+  when the sandbox ends or is killed every process started inside dies with it), as an unprivileged user with
+  no capabilities, with limits on memory, CPU time, file size and open files (``prlimit``) and on the number
+  of processes (a ``pids`` cgroup, where one can be created).
 
 Fallbacks, chosen by ``isolation=``: ``"uid"`` runs the kernel as ``nobody`` (``setpriv``) in fresh PID and
 network namespaces (``unshare``) with the same limits, where user namespaces are not allowed; it needs a
 Python installation readable by ``nobody`` and hides only files that ``nobody`` may not read. ``"none"``
-only applies the limits and prints a loud warning: use it for your own tests, never for students' work.
+only applies the limits and warns loudly: use it for your own tests, never for students' work.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +39,8 @@ __all__ = [
     "Limits",
     "available_isolation",
     "kernel_command",
+    "pids_cgroup",
+    "release_cgroup",
     "stub_package",
 ]
 
@@ -243,22 +248,61 @@ def _environment(home: str, pythonpath: str) -> dict:
     }
 
 
-def kernel_command(shared, stub, *, isolation: str, limits: Limits) -> tuple[list[str], dict]:
+def pids_cgroup(name: str, limit: int) -> Path | None:
+    """A fresh cgroup that allows at most ``limit`` processes (the ``pids`` controller, cgroup v1 or v2), or
+    None where none can be created. ``RLIMIT_NPROC`` does not bind processes that run as root outside the
+    sandbox's user namespace, so the process limit of a sandbox comes from here."""
+    candidates = [Path("/sys/fs/cgroup/pids")]
+    unified = Path("/sys/fs/cgroup")
+    with contextlib.suppress(OSError):
+        if "pids" in (unified / "cgroup.subtree_control").read_text().split():
+            candidates.append(unified)
+    for base in candidates:
+        if not (base / "cgroup.procs").exists() or not os.access(base, os.W_OK):
+            continue
+        path = base / name
+        try:
+            path.mkdir(exist_ok=True)
+            (path / "pids.max").write_text(str(int(limit)))
+            return path
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+    return None
+
+
+def release_cgroup(path) -> None:
+    """Remove a cgroup made by :func:`pids_cgroup` once its processes are gone (a few tries)."""
+    if path is None:
+        return
+    for _ in range(50):
+        try:
+            Path(path).rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
+def kernel_command(shared, stub, *, isolation: str, limits: Limits, cgroup=None) -> tuple[list[str], dict]:
     """``(argv, env)`` of a kernelspec that starts an IPython kernel inside the sandbox.
 
     The kernel talks to the grader's notebook client over Unix sockets in ``shared`` (the only writable
     folder it shares with the grader, bound at the same path); ``stub`` holds the package copy made by
-    :func:`stub_package`. ``argv`` contains jupyter's ``{connection_file}`` placeholder.
+    :func:`stub_package`. ``argv`` contains jupyter's ``{connection_file}`` placeholder. With ``cgroup`` (from
+    :func:`pids_cgroup`) the sandbox starts inside it.
     """
     if isolation not in ISOLATIONS:
         raise ValueError(f"isolation: expected one of {ISOLATIONS}, got {isolation!r}")
     shared, stub = str(Path(shared).resolve()), str(Path(stub).resolve())
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    enter = [] if cgroup is None else ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cgroup)]
     if isolation == "bwrap":
         cmd = _bwrap_prefix(stub=stub, shared=shared)
         for key, value in _environment("/tmp/home", "/opt/dimedia").items():
             cmd += ["--setenv", key, value]
-        return cmd + _prlimit(limits, os.getuid()) + kernel, {}
+        return enter + cmd + _prlimit(limits, os.getuid()) + kernel, {}
     home = str(Path(shared) / "home")
     Path(home).mkdir(exist_ok=True)
     env = _environment(home, stub)
@@ -266,11 +310,11 @@ def kernel_command(shared, stub, *, isolation: str, limits: Limits) -> tuple[lis
         for path in Path(shared).rglob("*"):
             os.chown(path, NOBODY, NOBODY)
         os.chown(shared, NOBODY, NOBODY)
-        return _uid_prefix() + _prlimit(limits, NOBODY) + kernel, env
+        return enter + _uid_prefix() + _prlimit(limits, NOBODY) + kernel, env
     warnings.warn(
         "grading WITHOUT a sandbox: student code runs with your rights and can read and change every "
         "file you can (solutions/, the gradebook, other submissions). Install bubblewrap.",
         RuntimeWarning,
         stacklevel=2,
     )
-    return _prlimit(limits, os.getuid()) + kernel, env
+    return enter + _prlimit(limits, os.getuid()) + kernel, env

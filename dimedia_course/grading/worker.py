@@ -249,14 +249,23 @@ class _Run:
 def main(argv=None) -> int:
     import nbformat
 
-    from dimedia_course.grading.sandbox import Limits, kernel_command
+    from dimedia_course.grading.sandbox import Limits, kernel_command, pids_cgroup, release_cgroup
 
     job = Path((argv or sys.argv[1:])[0])
     config = json.loads((job / "job.json").read_text(encoding="utf-8"))
+    # The worker is trusted but holds what the kernel sends: a flood of output must not take the machine down.
+    import resource
+
+    memory = Limits(**config["limits"]).memory_bytes
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     spec = json.loads((job / "spec.json").read_text(encoding="utf-8"))
     (job / "kernel" / "probe").mkdir(parents=True, exist_ok=True)
+    limits = Limits(**config["limits"])
+    cgroup = pids_cgroup(f"dimedia-grading-{os.getpid()}", limits.processes)
+    (job / "cgroup.txt").write_text(str(cgroup or ""), encoding="utf-8")  # the grader removes it if we are killed
     argv_k, env = kernel_command(
-        job / "kernel", job / "stub", isolation=config["isolation"], limits=Limits(**config["limits"])
+        job / "kernel", job / "stub", isolation=config["isolation"], limits=limits, cgroup=cgroup
     )
     spec_dir = job / "kernelspec" / "dimedia-sandbox"
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -282,7 +291,9 @@ def main(argv=None) -> int:
             result["passes"].append(
                 {"events": second.events, "finished": second.finished, "failed_at": second.failed_at}
             )
+    result["process_limit"] = "cgroup" if cgroup else "none (no writable pids cgroup)"
     (job / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    release_cgroup(cgroup)
     return 0
 
 

@@ -24,10 +24,12 @@ from pathlib import Path
 
 from dimedia_course.course.benchmarks.networks import machine
 
-__all__ = ["main", "run"]
+__all__ = ["main", "run", "solved_notebook"]
 
 
-def _good_notebook(root: Path, assignment: str):
+def solved_notebook(root: Path, assignment: str):
+    """``(name, notebook)``: the release notebook of ``assignment`` with every answer cell filled in from the
+    instructor solution (what a good student hands in)."""
     import nbformat
 
     name = next((root / "exercises" / assignment).glob("*.ipynb")).name
@@ -61,7 +63,7 @@ def run(copies: int = 4, workers: int | None = None, baseline: bool = True) -> d
         shutil.copytree(root / "exercises", course / "exercises")
         subs = tmp / "submissions"
         for assignment in assignments:
-            name, nb = _good_notebook(root, assignment)
+            name, nb = solved_notebook(root, assignment)
             for k in range(copies):
                 folder = subs / f"student{k:02d}" / assignment
                 folder.mkdir(parents=True)
