@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,8 @@ class GradingResult:
     notes: list = field(default_factory=list)
     cell_scores: dict = field(default_factory=dict)
     log_path: Path | None = None
+    started: float = 0.0  # time.time() when its worker started / finished
+    finished: float = 0.0
 
 
 def _grade_id(cell):
@@ -167,6 +170,8 @@ class _Job:
     notes: list
     seconds: float = 0.0
     killed: bool = False
+    started: float = 0.0
+    finished: float = 0.0
 
 
 def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _Assignment:
@@ -235,6 +240,7 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
 
 def _run_worker(job: _Job, wall_seconds: int) -> _Job:
     start = time.monotonic()
+    job.started = time.time()
     with open(job.dir / "worker.log", "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dimedia_course.grading.worker", str(job.dir)],
@@ -256,6 +262,7 @@ def _run_worker(job: _Job, wall_seconds: int) -> _Job:
         if cgroup:
             release_cgroup(cgroup)
     job.seconds = time.monotonic() - start
+    job.finished = time.time()
     return job
 
 
@@ -366,6 +373,7 @@ def _record(root: Path, db_url: str, job: _Job, assignment: _Assignment) -> Grad
     from nbgrader.api import Gradebook, MissingEntry
 
     result = GradingResult(job.student, job.assignment, seconds=job.seconds, notes=list(job.notes))
+    result.started, result.finished = job.started, job.finished
     verdicts = _verdicts(job, assignment)
     scores = {gid: (assignment.points.get(gid, 0.0) if not problems else 0.0) for gid, problems in verdicts.items()}
     result.notes += _events(job)
@@ -382,11 +390,13 @@ def _record(root: Path, db_url: str, job: _Job, assignment: _Assignment) -> Grad
     if stamp.is_file() and not stamp.is_symlink() and stamp.stat().st_size < 1000:
         shutil.copy(stamp, out_dir / "timestamp.txt")
     notebook_id = Path(assignment.notebook).stem
-    with Gradebook(db_url, COURSE_ID) as gb:
+    with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
+        warnings.simplefilter("ignore")  # nbgrader's own SQLAlchemy session warnings
         gb.update_or_create_student(job.student)
         with contextlib.suppress(MissingEntry):
             gb.remove_submission(job.assignment, job.student)
-    with Gradebook(db_url, COURSE_ID) as gb:
+    with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
+        warnings.simplefilter("ignore")
         gb.add_submission(job.assignment, job.student)
         for gid, points in assignment.points.items():
             grade = gb.find_grade(gid, notebook_id, job.assignment, job.student)
