@@ -308,6 +308,8 @@ def _events(job: _Job) -> list[str]:
     except (OSError, json.JSONDecodeError):
         return ["the notebook could not be run (no result from the worker)"]
     notes = []
+    if str(result.get("process_limit", "cgroup")).startswith("none"):
+        notes.append("no pids cgroup could be created: the number of processes was not limited")
     passes = result.get("passes", [])
     if len(passes) > 1:
         stop = passes[0].get("failed_at")
