@@ -105,7 +105,19 @@ class LatentDiffusion:
         self.scheduler = scheduler
         self.scale_factor: float | None = None
 
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        """``(latent_channels, latent_size, latent_size)``: the shape of one latent."""
+        return (self.latent_channels, self.latent_size, self.latent_size)
+
     # ---------------------------------------------------------------------------------- stage 1
+    def autoencoder_loss(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The stage-1 loss ``||x - D(mu + sigma * noise)||_1 + kl_weight * KL(q(z|x) || N(0, I))`` of a batch, with
+        ``noise ~ N(0, I)`` of shape ``(B, *latent_shape)`` (the reparameterisation trick)."""
+        z_mu, z_sigma = self.autoencoder.encode(x)
+        recon = self.autoencoder.decode(z_mu + z_sigma * noise)
+        return (recon - x).abs().mean() + self.kl_weight * kl_divergence(z_mu, z_sigma)
+
     def _check_images(self, images: torch.Tensor) -> torch.Tensor:
         check_images(images, "images", channels=self.in_channels)
         if images.shape[-2:] != (self.image_size, self.image_size):
@@ -131,10 +143,8 @@ class LatentDiffusion:
         for _ in range(steps):
             idx = torch.randint(0, images.shape[0], (min(batch_size, images.shape[0]),), generator=generator)
             x = images[idx]
-            z_mu, z_sigma = ae.encode(x)
-            eps = torch.randn(z_mu.shape, generator=generator).to(z_mu)
-            recon = ae.decode(z_mu + z_sigma * eps)  # reparameterisation trick
-            loss = (recon - x).abs().mean() + self.kl_weight * kl_divergence(z_mu, z_sigma)
+            noise = torch.randn((x.shape[0], *self.latent_shape), generator=generator).to(x)
+            loss = self.autoencoder_loss(x, noise)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -161,9 +171,10 @@ class LatentDiffusion:
         return self.decode(self.encode(images)).clamp(-1, 1)
 
     @torch.no_grad()
-    def compute_scale_factor(self, images: torch.Tensor) -> float:
-        """``s = 1 / std(mu(x))`` over ``images`` (Rombach et al. 2022, Sec. 4.3.2); stored and returned."""
-        z = self.encode(images)
+    def compute_scale_factor(self, images: torch.Tensor, batch_size: int = 256) -> float:
+        """``s = 1 / std(mu(x))`` over ``images`` (Rombach et al. 2022, Sec. 4.3.2; encoded ``batch_size`` at a
+        time); stored and returned."""
+        z = torch.cat([self.encode(images[i : i + batch_size]) for i in range(0, images.shape[0], batch_size)])
         self.scale_factor = float(1.0 / z.std().clamp_min(1e-8))
         return self.scale_factor
 
@@ -207,7 +218,7 @@ class LatentDiffusion:
         check_positive_int(n, "n")
         if self.scale_factor is None:
             raise RuntimeError("train the model first: call fit_autoencoder and fit_diffusion")
-        z_T = torch.randn((n, self.latent_channels, self.latent_size, self.latent_size), generator=generator)
+        z_T = torch.randn((n, *self.latent_shape), generator=generator)
         z = sample(
             self.unet,
             self.scheduler,

@@ -5,6 +5,12 @@ One entry point for the CPU demo and for GPU runs: a YAML file (see ``dimedia_co
 
 - **Loss**: the simple diffusion loss of :func:`dimedia_course.losses.diffusion_loss` (Ho et al. 2020, eq. 14),
   label dropout for classifier-free guidance (:func:`dimedia_course.guidance.drop_labels`).
+- **Latent diffusion** (``model.kind: latent``): :class:`dimedia_course.latent.LatentDiffusion` in two stages on
+  one step counter: steps ``1 .. train.ae_steps`` train the autoencoder
+  (:meth:`~dimedia_course.latent.LatentDiffusion.autoencoder_loss`), then the scale factor ``s = 1 / std(mu(x))``
+  is computed over the training images and steps ``ae_steps + 1 .. ae_steps + train.steps`` train the denoiser
+  (``model.denoiser``) on ``s * mu(x)`` with the same loss as above; ``metrics.csv`` and the checkpoints count the
+  steps of both stages, and EMA applies to the denoiser.
 - **Determinism and resume**: the images, timesteps, noise and label dropout of step ``k`` are drawn from a
   generator seeded by ``(seed, k)``, so a run killed and resumed from its last checkpoint ends with exactly the
   weights of an uninterrupted run; checkpoints (model, EMA, optimiser, step) are written atomically every
@@ -30,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["TrainConfig", "load_config", "build_model", "train", "main"]
+__all__ = ["TrainConfig", "load_config", "build_model", "build_latent", "train", "main"]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -47,12 +53,17 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     kind: str = "small_unet"  # small_unet (dimedia_course.nn.SmallUNet) | monai_unet (MONAI DiffusionModelUNet)
+    # | latent (dimedia_course.latent.LatentDiffusion: AutoencoderKL + the `denoiser` network on its latents)
     base_channels: int = 16  # small_unet
     channels: list[int] = field(default_factory=lambda: [64, 128, 128])  # monai_unet, per level
     attention_levels: list[bool] = field(default_factory=lambda: [False, False, True])
     num_res_blocks: int = 1
     num_head_channels: int = 32  # monai_unet
     num_classes: int | None = None  # class-conditional (classifier-free guidance needs p_uncond > 0)
+    denoiser: str = "small_unet"  # latent: the kind of the latent UNet (small_unet | monai_unet, fields above)
+    latent_channels: int = 2  # latent: channels of z
+    ae_channels: list[int] = field(default_factory=lambda: [16, 32])  # latent: per level; each extra level halves
+    kl_weight: float = 1e-4  # latent: beta of the autoencoder's KL term
 
 
 @dataclass
@@ -64,7 +75,8 @@ class ScheduleConfig:
 
 @dataclass
 class RunConfig:
-    steps: int = 300
+    steps: int = 300  # diffusion steps (for model.kind latent: after the autoencoder's ae_steps)
+    ae_steps: int = 0  # model.kind latent: autoencoder steps (stage 1)
     batch_size: int = 32  # global batch, split over the processes
     lr: float = 2e-3
     optimizer: str = "adam"  # adam | sgd
@@ -159,7 +171,43 @@ def build_model(cfg: ModelConfig, in_channels: int = 1) -> torch.nn.Module:
             num_head_channels=cfg.num_head_channels,
             num_classes=cfg.num_classes,
         )
-    raise ValueError(f"model.kind: expected 'small_unet' or 'monai_unet', got {cfg.kind!r}")
+    raise ValueError(f"model.kind: expected 'small_unet', 'monai_unet' or 'latent' (build_latent), got {cfg.kind!r}")
+
+
+def build_latent(
+    cfg: ModelConfig, image_size: int, in_channels: int = 1, schedule: ScheduleConfig | None = None, device="cpu"
+):
+    """The :class:`~dimedia_course.latent.LatentDiffusion` of a ``kind: latent`` config: its autoencoder, the
+    ``cfg.denoiser`` network of :func:`build_model` on the latents and a DDIM scheduler without clipping."""
+    from dimedia_course.latent import LatentDiffusion
+    from dimedia_course.schedulers import DDIMScheduler
+
+    schedule = schedule or ScheduleConfig()
+    if cfg.num_classes is not None:
+        raise ValueError("model.kind latent: class-conditional latent models are not supported (model.num_classes)")
+    return LatentDiffusion(
+        image_size=image_size,
+        in_channels=in_channels,
+        latent_channels=cfg.latent_channels,
+        ae_channels=tuple(cfg.ae_channels),
+        unet=build_model(dataclasses.replace(cfg, kind=cfg.denoiser), cfg.latent_channels),
+        scheduler=DDIMScheduler(
+            schedule.num_train_timesteps, schedule.schedule, prediction_type=schedule.prediction_type, clip_sample=False
+        ),
+        kl_weight=cfg.kl_weight,
+        device=device,
+    )
+
+
+class _AutoencoderLoss(torch.nn.Module):
+    """The stage-1 loss as a module's ``forward``, so that DistributedDataParallel can wrap it."""
+
+    def __init__(self, ldm):
+        super().__init__()
+        self.autoencoder, self.ldm = ldm.autoencoder, ldm
+
+    def forward(self, x, noise):
+        return self.ldm.autoencoder_loss(x, noise)
 
 
 def _distributed() -> tuple[int, int]:
@@ -179,7 +227,9 @@ def _save_atomically(state: dict, path: Path) -> None:
 
 
 def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True) -> dict:
-    """Run (or resume) a training run; returns ``{"model", "ema_model", "step", "out_dir"}`` on every rank."""
+    """Run (or resume) a training run; returns ``{"model", "ema_model", "ldm", "step", "out_dir"}`` on every rank
+    (``ldm``: the :class:`~dimedia_course.latent.LatentDiffusion` of ``model.kind: latent``, else ``None``;
+    ``model`` is its denoiser ``ldm.unet``: set ``ldm.unet = result["ema_model"]`` to sample with the EMA weights)."""
     from dimedia_course import get_device, make_generator
     from dimedia_course.data import load_dataset
     from dimedia_course.guidance import drop_labels
@@ -192,6 +242,11 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     check_positive_int(run.steps, "train.steps")
     check_positive_int(run.batch_size, "train.batch_size")
     check_positive_int(run.checkpoint_every, "train.checkpoint_every")
+    latent = cfg.model.kind == "latent"
+    if latent:
+        check_positive_int(run.ae_steps, "train.ae_steps")
+    elif run.ae_steps:
+        raise ValueError(f"train.ae_steps ({run.ae_steps}) is for model.kind latent, not {cfg.model.kind!r}")
     if run.batch_size % world:
         raise ValueError(f"train.batch_size ({run.batch_size}) must be divisible by the number of processes ({world})")
     if run.p_uncond > 0 and cfg.model.num_classes is None:
@@ -210,11 +265,18 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         cfg.schedule.num_train_timesteps, cfg.schedule.schedule, prediction_type=cfg.schedule.prediction_type
     )
     torch.manual_seed(run.seed)  # the same initial weights on every process
-    model = build_model(cfg.model, images.shape[1]).to(device)
+    ldm = None
+    if latent:
+        ldm = build_latent(cfg.model, images.shape[-1], images.shape[1], cfg.schedule, device)
+        model = ldm.unet
+    else:
+        model = build_model(cfg.model, images.shape[1]).to(device)
     ema = copy.deepcopy(model).eval() if run.ema_decay is not None else None
     if run.optimizer not in ("adam", "sgd"):
         raise ValueError(f"train.optimizer: expected 'adam' or 'sgd', got {run.optimizer!r}")
-    optimiser = (torch.optim.Adam if run.optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=run.lr)
+    optimiser_class = torch.optim.Adam if run.optimizer == "adam" else torch.optim.SGD
+    optimiser = optimiser_class(model.parameters(), lr=run.lr)
+    ae_optimiser = optimiser_class(ldm.autoencoder.parameters(), lr=run.lr) if latent else None
     scaler = torch.amp.GradScaler("cuda", enabled=run.amp and device.type == "cuda")
     start = 0
     checkpoint = out_dir / "checkpoint.pt"
@@ -225,12 +287,18 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         if ema is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
         scaler.load_state_dict(state["scaler"])
+        if latent:
+            ldm.autoencoder.load_state_dict(state["autoencoder"])
+            ae_optimiser.load_state_dict(state["ae_optimizer"])
+            ldm.scale_factor = state["scale_factor"]
         start = int(state["step"])
-    net = model
+    net, ae_net = model, _AutoencoderLoss(ldm) if latent else None
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        ids = [device.index] if device.type == "cuda" else None
+        net = DistributedDataParallel(model, device_ids=ids)
+        ae_net = DistributedDataParallel(ae_net, device_ids=ids) if latent else None
     if run.compile:
         net = torch.compile(net)
     share = run.batch_size // world
@@ -242,37 +310,52 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     if progress and rank == 0:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=run.steps, initial=start, desc="training")
+        bar = tqdm(total=run.ae_steps + run.steps, initial=start, desc="training")
     tic = time.perf_counter()
-    for step in range(start, run.steps):
+    for step in range(start, run.ae_steps + run.steps):
         g = make_generator(run.seed * 1_000_003 + step)  # the same draws on every process, and after a resume
         idx = torch.randint(0, images.shape[0], (run.batch_size,), generator=g)
-        t = torch.randint(0, scheduler.num_train_timesteps, (run.batch_size,), generator=g)
-        noise = torch.randn((run.batch_size, *images.shape[1:]), generator=g)
-        y = None
-        if cfg.model.num_classes is not None:
-            y = drop_labels(labels[idx], run.p_uncond, cfg.model.num_classes, generator=g)
         mine = slice(rank * share, (rank + 1) * share)
-        net.train()
+        x0 = images[idx][mine].to(device)
+        autoencoder_stage = step < run.ae_steps
         autocast = torch.autocast("cuda", dtype=torch.float16) if scaler.is_enabled() else contextlib.nullcontext()
-        with autocast:
-            loss = diffusion_loss(
-                net,
-                images[idx][mine].to(device),
-                ac,
-                cfg.schedule.prediction_type,
-                y=None if y is None else y[mine].to(device),
-                t=t[mine].to(device),
-                noise=noise[mine].to(device),
-            )
-        optimiser.zero_grad(set_to_none=True)
+        if autoencoder_stage:  # stage 1 of a latent model: the autoencoder
+            noise = torch.randn((run.batch_size, *ldm.latent_shape), generator=g)
+            ae_net.train()
+            trained, opt = ldm.autoencoder, ae_optimiser
+            with autocast:
+                loss = ae_net(x0, noise[mine].to(device))
+        else:
+            if latent:  # stage 2: the denoiser on the scaled latents s * mu(x)
+                ldm.autoencoder.eval()
+                if ldm.scale_factor is None:
+                    ldm.compute_scale_factor(images)
+                x0 = ldm.encode(x0) * ldm.scale_factor
+            t = torch.randint(0, scheduler.num_train_timesteps, (run.batch_size,), generator=g)
+            noise = torch.randn((run.batch_size, *x0.shape[1:]), generator=g)
+            y = None
+            if cfg.model.num_classes is not None:
+                y = drop_labels(labels[idx], run.p_uncond, cfg.model.num_classes, generator=g)
+            net.train()
+            trained, opt = model, optimiser
+            with autocast:
+                loss = diffusion_loss(
+                    net,
+                    x0,
+                    ac,
+                    cfg.schedule.prediction_type,
+                    y=None if y is None else y[mine].to(device),
+                    t=t[mine].to(device),
+                    noise=noise[mine].to(device),
+                )
+        opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if run.grad_clip is not None:
-            scaler.unscale_(optimiser)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), run.grad_clip)
-        scaler.step(optimiser)
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(trained.parameters(), run.grad_clip)
+        scaler.step(opt)
         scaler.update()
-        if ema is not None:
+        if ema is not None and not autoencoder_stage:
             with torch.no_grad():
                 for p_ema, p in zip(ema.parameters(), model.parameters()):
                     p_ema.lerp_(p.detach(), 1 - run.ema_decay)
@@ -284,7 +367,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
             value /= world
         done = step + 1
         if rank == 0:
-            if done % run.log_every == 0 or done == run.steps:
+            if done % run.log_every == 0 or done == run.ae_steps + run.steps:
                 seconds = time.perf_counter() - tic
                 with metrics_path.open("a", newline="") as fh:
                     csv.writer(fh).writerow(
@@ -296,18 +379,22 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
                             f"{done * run.batch_size / seconds:.1f}",
                         ]
                     )
-            if done % run.checkpoint_every == 0 or done == run.steps:
-                _save_atomically(
-                    {
-                        "model": model.state_dict(),
-                        "ema": None if ema is None else ema.state_dict(),
-                        "optimizer": optimiser.state_dict(),
-                        "scaler": scaler.state_dict(),
-                        "step": done,
-                        "config": dataclasses.asdict(cfg),
-                    },
-                    checkpoint,
-                )
+            if done % run.checkpoint_every == 0 or done == run.ae_steps + run.steps:
+                state = {
+                    "model": model.state_dict(),
+                    "ema": None if ema is None else ema.state_dict(),
+                    "optimizer": optimiser.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "step": done,
+                    "config": dataclasses.asdict(cfg),
+                }
+                if latent:
+                    state.update(
+                        autoencoder=ldm.autoencoder.state_dict(),
+                        ae_optimizer=ae_optimiser.state_dict(),
+                        scale_factor=ldm.scale_factor,
+                    )
+                _save_atomically(state, checkpoint)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{float(value):.4f}")
@@ -317,7 +404,9 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         import torch.distributed as dist
 
         dist.barrier()
-    return {"model": model.eval(), "ema_model": ema, "step": run.steps, "out_dir": out_dir}
+    if latent:
+        ldm.autoencoder.eval()
+    return {"model": model.eval(), "ema_model": ema, "ldm": ldm, "step": run.ae_steps + run.steps, "out_dir": out_dir}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,18 @@ import torch
 from dimedia_course.train import CONFIG_DIR, load_config, main, train
 
 TINY = ["data.size=16", "data.n=32", "model.base_channels=8", "train.batch_size=4", "train.log_every=1"]
+LDM_TINY = [
+    "data.size=16",
+    "data.n=32",
+    "model.ae_channels=[8, 8]",
+    "model.base_channels=8",
+    "train.batch_size=4",
+    "train.log_every=1",
+    "train.ae_steps=3",
+    "train.steps=3",
+    "train.checkpoint_every=2",
+    "train.ema_decay=0.9",
+]
 
 
 def _state(out: Path) -> dict:
@@ -27,7 +39,14 @@ def _same(a: dict, b: dict, atol=0.0):
 
 def test_shipped_configs_load_and_bad_keys_are_named(tmp_path):
     names = sorted(p.name for p in CONFIG_DIR.glob("*.yaml"))
-    assert {"cpu_demo.yaml", "mednist_ddpm_64.yaml", "mednist_cfg_64.yaml", "cpu_cfg.yaml"} <= set(names)
+    assert {
+        "cpu_demo.yaml",
+        "mednist_ddpm_64.yaml",
+        "mednist_cfg_64.yaml",
+        "cpu_cfg.yaml",
+        "cpu_ldm.yaml",
+        "mednist_ldm_64.yaml",
+    } <= set(names)
     for name in names:
         load_config(name)
     big = load_config("mednist_ddpm_64.yaml")
@@ -116,13 +135,15 @@ def test_a_killed_run_loses_at_most_one_interval(tmp_path):
     _same(_state(tmp_path / "run")["model"], _state(tmp_path / "straight")["model"])
 
 
-def test_ddp_on_two_cpu_processes_equals_one_process(tmp_path):
+@pytest.mark.parametrize("config", ["cpu_demo.yaml", "cpu_ldm.yaml"])
+def test_ddp_on_two_cpu_processes_equals_one_process(tmp_path, config):
     """torchrun with 2 gloo processes and global batch 4 (2 each) = 1 process with batch 4. SGD keeps the update
     linear in the gradient, so the comparison sees the averaged gradients (Adam would amplify float rounding of
-    near-zero gradients to the size of the learning rate); the losses match too."""
+    near-zero gradients to the size of the learning rate); the losses match too. The latent model runs 3
+    autoencoder steps (its loss module wrapped in DDP) and 3 denoiser steps."""
     common = [
-        "cpu_demo.yaml",
-        *TINY,
+        config,
+        *(TINY if config == "cpu_demo.yaml" else LDM_TINY),
         "train.steps=3",
         "train.checkpoint_every=3",
         "train.optimizer=sgd",
@@ -158,9 +179,77 @@ def test_ddp_on_two_cpu_processes_equals_one_process(tmp_path):
         timeout=300,
     )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    _same(_state(tmp_path / "one")["model"], _state(tmp_path / "two")["model"], atol=1e-5)
+    one, two = _state(tmp_path / "one"), _state(tmp_path / "two")
+    for key in ("model", "autoencoder") if config == "cpu_ldm.yaml" else ("model",):
+        _same(one[key], two[key], atol=1e-5)
     losses = [
         [float(r.split(",")[1]) for r in (tmp_path / d / "metrics.csv").read_text().splitlines()[1:]]
         for d in ("one", "two")
     ]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_latent_config_trains_in_two_stages_resumes_exactly_and_samples(tmp_path, monkeypatch):
+    """cpu_ldm.yaml (model.kind latent): 3 autoencoder steps then 3 denoiser steps. Resuming from the checkpoint of
+    step 2 (inside stage 1) or step 4 (inside stage 2) ends with the weights of the uninterrupted run."""
+    import dimedia_course.train as train_module
+
+    save = train_module._save_atomically
+
+    def save_every_step(state, path):  # keep a copy of every checkpoint, to resume from each
+        save(state, path)
+        save(state, path.with_name(f"checkpoint-{state['step']}.pt"))
+
+    monkeypatch.setattr(train_module, "_save_atomically", save_every_step)
+    cfg = load_config("cpu_ldm.yaml", LDM_TINY)
+    assert cfg.model.kind == "latent" and cfg.model.denoiser == "small_unet"
+    full = train(cfg, tmp_path / "full", progress=False)
+    assert full["step"] == 6 and sorted(p.name for p in (tmp_path / "full").glob("checkpoint-*.pt")) == [
+        "checkpoint-2.pt",
+        "checkpoint-4.pt",
+        "checkpoint-6.pt",
+    ]
+    rows = (tmp_path / "full" / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4", "5", "6"]
+    a = _state(tmp_path / "full")
+    assert {"model", "ema", "autoencoder", "ae_optimizer", "scale_factor"} <= set(a)
+    assert torch.load(tmp_path / "full" / "checkpoint-2.pt", weights_only=True)["scale_factor"] is None  # stage 1
+    assert a["scale_factor"] > 0
+    ldm = full["ldm"]
+    assert ldm.scale_factor == a["scale_factor"] and ldm.latent_shape == (2, 8, 8)
+    # the scale factor is computed as in LatentDiffusion, over the training images
+    from dimedia_course.data import load_dataset
+
+    images, _ = load_dataset("mni152", size=16, n=32)
+    assert ldm.compute_scale_factor(images) == pytest.approx(a["scale_factor"], rel=1e-6)
+    # the autoencoder learns in stage 1 (step 2 -> 4) and is frozen in stage 2 (step 4 -> 6)
+    ae = {k: torch.load(tmp_path / "full" / f"checkpoint-{k}.pt", weights_only=True)["autoencoder"] for k in (2, 4)}
+    assert any(not torch.equal(ae[2][key], ae[4][key]) for key in ae[2])
+    _same(ae[4], a["autoencoder"])
+    for k in (2, 4):
+        folder = tmp_path / f"resumed-{k}"
+        folder.mkdir()
+        (folder / "checkpoint.pt").write_bytes((tmp_path / "full" / f"checkpoint-{k}.pt").read_bytes())
+        train(cfg, folder, resume=True, progress=False)
+        b = _state(folder)
+        assert b["step"] == 6 and b["scale_factor"] == a["scale_factor"]
+        for key in ("model", "ema", "autoencoder"):
+            _same(a[key], b[key])
+    samples = ldm.sample(3, num_inference_steps=2, generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (3, 1, 16, 16) and bool(torch.isfinite(samples).all())
+    assert float(samples.abs().max()) <= 1
+
+
+def test_latent_config_errors_and_gpu_config():
+    with pytest.raises(ValueError, match="train.ae_steps"):
+        train(load_config("cpu_ldm.yaml", ["train.ae_steps=0"]), "/nonexistent", progress=False)
+    with pytest.raises(ValueError, match="train.ae_steps"):
+        train(load_config("cpu_demo.yaml", ["train.ae_steps=5"]), "/nonexistent", progress=False)
+    from dimedia_course.train import build_latent
+
+    with pytest.raises(ValueError, match="num_classes"):
+        build_latent(load_config("cpu_ldm.yaml", ["model.num_classes=2"]).model, 32)
+    big = load_config("mednist_ldm_64.yaml")
+    assert big.model.kind == "latent" and big.data.name == "mednist" and big.data.size == 64
+    ldm = build_latent(big.model, big.data.size, 1, big.schedule)
+    assert ldm.latent_shape == (3, 16, 16) and not ldm.scheduler.clip_sample

@@ -193,9 +193,21 @@ def decathlon_brain_slices(
     return images, masks, (masks.flatten(1).amax(1) > 0).long()
 
 
-def load_dataset(name: str, *, size: int = 32, n: int | None = None, root=None, download: bool = False, seed: int = 0):
+def load_dataset(
+    name: str,
+    *,
+    size: int = 32,
+    n: int | None = None,
+    root=None,
+    download: bool = False,
+    seed: int = 0,
+    return_masks: bool = False,
+):
     """Images ``(N, 1, size, size)`` in ``[-1, 1]`` and labels (or ``None``) of a dataset by name: ``"mni152"``
-    (offline, the default of the course), ``"mednist"`` or ``"decathlon-brain"``. ``n`` keeps the first ``n``."""
+    (offline, the default of the course), ``"mednist"`` (class labels) or ``"decathlon-brain"`` (1 = tumour in
+    the slice). ``n`` keeps the first ``n``. ``return_masks=True`` adds the lesion masks ``(N, 1, size, size)``
+    as a third value (the tumour masks of ``"decathlon-brain"``; ``None`` for the datasets without masks)."""
+    masks = None
     if name == "mni152":
         from dimedia_course.data.brain import mni152_slices
 
@@ -203,10 +215,11 @@ def load_dataset(name: str, *, size: int = 32, n: int | None = None, root=None, 
     elif name == "mednist":
         images, labels, _ = mednist(root, size=size, download=download, seed=seed)
     elif name == "decathlon-brain":
-        images, _, labels = decathlon_brain_slices(root, size=size, download=download, seed=seed)
+        images, masks, labels = decathlon_brain_slices(root, size=size, download=download, seed=seed)
     else:
         raise ValueError(f"name: unknown dataset {name!r}; expected one of {DATASETS}")
     if n is not None:
         images = images[: check_positive_int(n, "n")]
         labels = None if labels is None else labels[:n]
-    return images, labels
+        masks = None if masks is None else masks[:n]
+    return (images, labels, masks) if return_masks else (images, labels)

@@ -3,6 +3,7 @@
 Usage::
 
     python -m dimedia_course.course.benchmarks.applications [--quick] [--out-dir DIR] [--seeds 0 1 2] [--figures DIR]
+        [--data mni152|mednist|decathlon-brain [--data-root DIR] [--download]] [--tasks anomaly segmentation ...]
 
 Trains tiny diffusion models on 32 x 32 MNI152 slices (healthy, or with synthetic lesions) and writes
 ``results.csv`` (long format: seed, task, method, metric, value) and ``results_table.md`` (the table shown in
@@ -25,12 +26,23 @@ Every seed re-draws the data split, lesions, network initialisations and samplin
 mean +- standard deviation over seeds. ``--figures DIR`` writes example figures (first seed). ``--quick``
 (used by the tests, ~1-2 min) trains for a handful of steps: its numbers are meaningless except as a
 smoke test. The full mode takes ~6-15 minutes per seed on 2 CPU cores.
+
+``--data`` takes the images from a real dataset instead (:func:`dimedia_course.data.medical.load_dataset`, from
+``--data-root``; ``--download`` fetches it through MONAI), split into train / validation / test slices by the seed:
+
+- ``decathlon-brain`` (MSD Task01 BrainTumour, FLAIR slices): slices without tumour play the healthy images, slices
+  with tumour and their tumour masks the lesioned images (anomaly detection, segmentation) and the two form the
+  classes of synthesis; tumours are bright in FLAIR, so the threshold baseline scores brightness. Slices, not
+  patients, are split, so one patient can appear in training and test.
+- ``mednist`` (no lesion masks): the images of all classes; synthesis uses the MedNIST classes. Anomaly detection
+  and segmentation need lesion masks: ask for the other tasks with ``--tasks`` (the run stops at once otherwise).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import sys
 import time
 from pathlib import Path
@@ -122,7 +134,92 @@ def _train(model, images, sched, cfg, steps, g, **kw):
     )
 
 
-def _data(cfg, seed):
+#: the tasks (``--tasks`` names and the task column of the results)
+TASKS = {
+    "anomaly": "anomaly",
+    "segmentation": "segmentation",
+    "mri": "MRI 4x",
+    "ct": "CT 8 views",
+    "synthesis": "synthesis",
+    "latent": "latent diffusion",
+}
+#: the datasets with lesion masks, which the anomaly and segmentation tasks need
+LESION_MASKS = {"mni152": "synthetic lesions", "decathlon-brain": "tumour masks"}
+DATA_DESCRIPTION = {"mni152": "MNI152 slices", "mednist": "MedNIST images", "decathlon-brain": "BraTS FLAIR slices"}
+
+
+class DataError(ValueError):
+    """The chosen ``--data`` cannot serve the benchmark (unknown, no lesion masks, too few images)."""
+
+
+def check_tasks(data: str, tasks) -> None:
+    """Stop at once (:class:`DataError`) when ``tasks`` need lesion masks that dataset ``data`` does not have."""
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown:
+        raise DataError(f"--tasks: unknown {unknown}; expected some of {list(TASKS)}")
+    if data not in (*LESION_MASKS, "mednist"):
+        raise DataError(f"--data: unknown dataset {data!r}; expected mni152, mednist or decathlon-brain")
+    need = [t for t in tasks if t in ("anomaly", "segmentation")]
+    if need and data not in LESION_MASKS:
+        others = " ".join(t for t in TASKS if t not in need)
+        raise DataError(
+            f"--data {data} has no lesion masks, which the task(s) {', '.join(need)} need: use --data mni152 "
+            f"(synthetic lesions) or --data decathlon-brain (tumour masks), or leave them out (--tasks {others})"
+        )
+
+
+@functools.lru_cache(maxsize=2)
+def _load(name: str, root, download: bool):
+    """Images, labels and masks of a real dataset, loaded once for all seeds."""
+    from dimedia_course.data.medical import load_dataset
+
+    return load_dataset(name, size=SIZE, root=root, download=download, return_masks=True)
+
+
+def _data(cfg, seed, data: str = "mni152", root=None, download: bool = False):
+    """Train / val / test splits, each a dict of tensors: ``healthy`` images (without lesions), their ``brain``
+    masks, ``lesioned`` images and their lesion ``masks`` (anomaly detection), ``seg_images`` / ``seg_masks``
+    (segmentation), ``classes`` / ``class_labels`` (synthesis); plus ``info`` (``lesion_sign``: -1 for dark
+    lesions, +1 for bright ones). ``data`` is ``mni152`` (synthetic lesions, offline) or a dataset of
+    :func:`~dimedia_course.data.medical.load_dataset` (its missing tensors are left out)."""
+    if data == "mni152":
+        return _mni152_data(cfg, seed)
+    check_tasks(data, ())
+    images, labels, masks = _load(data, None if root is None else str(root), download)
+    n_train, n_test = cfg["n_train"], cfg["n_test"]
+    need = n_train + 2 * n_test
+    perm = torch.randperm(images.shape[0], generator=make_generator(seed))
+    images, labels = images[perm], labels[perm]
+    split = {"train": slice(0, n_train), "val": slice(n_train, n_train + n_test), "test": slice(n_train + n_test, need)}
+    if masks is None:  # mednist: every image is a "healthy" one; synthesis learns the classes
+        if images.shape[0] < need:
+            raise DataError(f"--data {data}: {images.shape[0]} images, the benchmark needs {need}")
+        out = {k: {"healthy": images[s], "classes": images[s], "class_labels": labels[s]} for k, s in split.items()}
+        return {**out, "info": {"lesion_sign": -1}}
+    masks = masks[perm]
+    healthy, tumour = (labels == 0).nonzero().flatten(), (labels == 1).nonzero().flatten()
+    if min(len(healthy), len(tumour)) < need:
+        raise DataError(
+            f"--data {data}: {len(healthy)} slices without and {len(tumour)} with tumour; the benchmark needs "
+            f"{need} of each ({n_train} training + 2 x {n_test} test)"
+        )
+    out = {"info": {"lesion_sign": 1}}  # tumours are bright in FLAIR
+    for name, s in split.items():
+        h, t = images[healthy[s]], images[tumour[s]]
+        out[name] = {
+            "healthy": h,
+            "brain": (h > -0.98).float(),  # the background is -1
+            "lesioned": t,
+            "masks": masks[tumour[s]],
+            "seg_images": t,
+            "seg_masks": masks[tumour[s]],
+            "classes": torch.cat([h, t]),
+            "class_labels": torch.cat([torch.zeros(len(h)), torch.ones(len(t))]).long(),
+        }
+    return out
+
+
+def _mni152_data(cfg, seed):
     """Healthy train/test slices and lesioned copies (dark lesions inside the brain)."""
     from dimedia_course.data import make_lesion_dataset, mni152_slices
 
@@ -145,7 +242,10 @@ def _data(cfg, seed):
             "masks": les["masks"],
             "seg_images": seg["images"],
             "seg_masks": seg["masks"],
+            "classes": torch.cat([images[s], les["images"]]),
+            "class_labels": torch.cat([torch.zeros(len(images[s])), torch.ones(len(les["images"]))]).long(),
         }
+    out["info"] = {"lesion_sign": -1}
     return out
 
 
@@ -177,17 +277,19 @@ def run_anomaly(model, sched, data, cfg, g):
             {"AUROC": res["auroc"], "Dice@p98 healthy": res["dice"], "Dice max": res["best_dice"]},
         )
         FIGURES[f"anomaly_{method}"] = maps[:4]
-    rows += _rows_from("anomaly", "baseline: intensity threshold", _threshold_baseline(val, test))
+    baseline = _threshold_baseline(val, test, data["info"]["lesion_sign"])
+    rows += _rows_from("anomaly", "baseline: intensity threshold", baseline)
     FIGURES["anomaly_images"], FIGURES["anomaly_masks"] = test["lesioned"][:4], test["masks"][:4]
     return rows
 
 
-def _threshold_baseline(val, test) -> dict:
-    """Intensity thresholding: the anomaly score is how dark a pixel is (-x), smoothed like the diffusion maps."""
+def _threshold_baseline(val, test, sign: int = -1) -> dict:
+    """Intensity thresholding: the anomaly score is how dark (``sign=-1``: -x) or bright (``+1``) a pixel is,
+    smoothed like the diffusion maps."""
     from dimedia_course.applications.anomaly import evaluate_anomaly_maps, gaussian_smooth
 
     def score(images, brain):
-        return gaussian_smooth(-images, 1.0) * brain
+        return gaussian_smooth(sign * images, 1.0) * brain
 
     healthy = score(val["healthy"], val["brain"])
     threshold = float(torch.quantile(healthy[val["brain"].bool()], 0.98))
@@ -302,17 +404,24 @@ def run_ct(model, sched, data, cfg, g):
 def run_synthesis(data, cfg, g):
     from dimedia_course.applications.synthesis import evaluate_synthesis, synthesize
 
-    train = data["train"]
-    images = torch.cat([train["healthy"], train["lesioned"]])
-    labels = torch.cat([torch.zeros(len(train["healthy"])), torch.ones(len(train["lesioned"]))]).long()
-    model, sched = _unet(cfg, num_classes=2), _scheduler()
-    _train(model, images, sched, cfg, cfg["synth_steps"], g, labels=labels, p_uncond=0.1, num_classes=2)
-    test = data["test"]
-    real = torch.cat([test["healthy"], test["lesioned"], data["val"]["healthy"], data["val"]["lesioned"]])
-    n_half = len(test["healthy"])
-    real_labels = torch.tensor(([0] * n_half + [1] * n_half) * 2)
+    train, test, val = data["train"], data["test"], data["val"]
+    k = int(train["class_labels"].max()) + 1  # classes: healthy / lesion (mni152), or the dataset's classes
+    model, sched = _unet(cfg, num_classes=k), _scheduler()
+    _train(
+        model,
+        train["classes"],
+        sched,
+        cfg,
+        cfg["synth_steps"],
+        g,
+        labels=train["class_labels"],
+        p_uncond=0.1,
+        num_classes=k,
+    )
+    real = torch.cat([test["classes"], val["classes"]])
+    real_labels = torch.cat([test["class_labels"], val["class_labels"]])
     m = cfg["synth_per_class"]
-    sample_labels = torch.tensor([0] * m + [1] * m)
+    sample_labels = torch.arange(k).repeat_interleave(m)
     rows = []
     for w in (1.0, 3.0):  # guidance scale s (1 = plain conditional)
         samples = synthesize(
@@ -320,7 +429,7 @@ def run_synthesis(data, cfg, g):
             sched,
             sample_labels,
             image_shape=(1, SIZE, SIZE),
-            num_classes=2,
+            num_classes=k,
             guidance_scale=w,
             num_inference_steps=cfg["infer_steps"],
             generator=g,
@@ -366,8 +475,12 @@ def run_latent(data, cfg, g):
 FIGURES: dict[str, torch.Tensor] = {}
 
 
-def run(quick: bool = False, seed: int = 0) -> tuple[list[dict], dict]:
-    """Run every task for one seed; returns (rows, seconds per task)."""
+def run(
+    quick: bool = False, seed: int = 0, data: str = "mni152", root=None, download: bool = False, tasks=tuple(TASKS)
+) -> tuple[list[dict], dict]:
+    """Run the ``tasks`` (default: all, see :data:`TASKS`) for one seed on dataset ``data``; returns (rows,
+    seconds per task)."""
+    check_tasks(data, tasks)
     cfg = QUICK if quick else FULL
     timings: dict[str, float] = {}
     rows: list[dict] = []
@@ -380,14 +493,22 @@ def run(quick: bool = False, seed: int = 0) -> tuple[list[dict], dict]:
         print(f"[applications benchmark, seed {seed}] {name}: {timings[name]:.1f} s", file=sys.stderr, flush=True)
         return out
 
-    data = timed("data", _data, cfg, seed)
-    model, sched, _ = timed("train healthy prior (shared)", run_prior, data, cfg, make_generator(seed))
-    rows += timed("anomaly", run_anomaly, model, sched, data, cfg, make_generator(seed + 1))
-    rows += timed("segmentation", run_segmentation, data, cfg, make_generator(seed + 2))
-    rows += timed("MRI 4x", run_mri, model, sched, data, cfg, make_generator(seed + 3))
-    rows += timed("CT 8 views", run_ct, model, sched, data, cfg, make_generator(seed + 4))
-    rows += timed("synthesis", run_synthesis, data, cfg, make_generator(seed + 5))
-    rows += timed("latent diffusion", run_latent, data, cfg, make_generator(seed + 6))
+    splits = timed("data", _data, cfg, seed, data, root, download)
+    if {"anomaly", "mri", "ct"} & set(tasks):
+        model, sched, _ = timed("train healthy prior (shared)", run_prior, splits, cfg, make_generator(seed))
+    for i, (task, fn, uses_prior) in enumerate(
+        [
+            ("anomaly", run_anomaly, True),
+            ("segmentation", run_segmentation, False),
+            ("mri", run_mri, True),
+            ("ct", run_ct, True),
+            ("synthesis", run_synthesis, False),
+            ("latent", run_latent, False),
+        ]
+    ):
+        if task in tasks:
+            args = (model, sched, splits) if uses_prior else (splits,)
+            rows += timed(TASKS[task], fn, *args, cfg, make_generator(seed + 1 + i))
     return rows, timings
 
 
@@ -473,7 +594,12 @@ def write_figures(out_dir: Path) -> list[Path]:
 
 
 def write_results(
-    per_seed: dict[int, list[dict]], timings: dict[int, dict], out_dir: Path, quick: bool
+    per_seed: dict[int, list[dict]],
+    timings: dict[int, dict],
+    out_dir: Path,
+    quick: bool,
+    data: str = "mni152",
+    tasks=tuple(TASKS),
 ) -> tuple[Path, Path]:
     """Write ``results.csv`` (seed, task, method, metric, value; timings as metric ``seconds``) and
     ``results_table.md`` (mean +- std over seeds, and wall-clock times), which the book's results page
@@ -493,13 +619,17 @@ def write_results(
     cfg = QUICK if quick else FULL
     seeds = list(per_seed)
     summary = summarize(per_seed)
+    flags = " --quick" if quick else ""
+    flags += "" if data == "mni152" else f" --data {data}"
+    flags += "" if list(tasks) == list(TASKS) else f" --tasks {' '.join(tasks)}"
+    unit = "images" if data == "mednist" else "slices"
     lines = [
-        f"`python -m dimedia_course.course.benchmarks.applications{' --quick' if quick else ''} --seeds "
-        f"{' '.join(map(str, seeds))}`: 32 x 32 MNI152 slices, {cfg['n_train']} training slices, {cfg['n_test']} "
-        f"test slices; training steps (batch {cfg['batch_size']}): healthy prior {cfg['train_steps']}, segmentation "
-        f"{cfg['seg_steps']}, synthesis {cfg['synth_steps']}, autoencoder {cfg['ae_steps']}, latent UNet "
-        f"{cfg['ldm_steps']}; {cfg['infer_steps']} DDIM steps (trailing spacing); CPU, {torch.get_num_threads()} "
-        f"thread(s). Mean +- standard deviation over {len(seeds)} seed(s).",
+        f"`python -m dimedia_course.course.benchmarks.applications{flags} --seeds "
+        f"{' '.join(map(str, seeds))}`: 32 x 32 {DATA_DESCRIPTION[data]}, {cfg['n_train']} training {unit}, "
+        f"{cfg['n_test']} test {unit}; training steps (batch {cfg['batch_size']}): healthy prior "
+        f"{cfg['train_steps']}, segmentation {cfg['seg_steps']}, synthesis {cfg['synth_steps']}, autoencoder "
+        f"{cfg['ae_steps']}, latent UNet {cfg['ldm_steps']}; {cfg['infer_steps']} DDIM steps (trailing spacing); "
+        f"CPU, {torch.get_num_threads()} thread(s). Mean +- standard deviation over {len(seeds)} seed(s).",
         "",
         "| task | method | metric | mean +- std |",
         "| --- | --- | --- | ---: |",
@@ -522,6 +652,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to run (report mean +- std)")
     parser.add_argument("--figures", type=Path, default=None, help="write example figures (first seed) here")
     parser.add_argument(
+        "--data",
+        choices=list(LESION_MASKS) + ["mednist"],
+        default="mni152",
+        help="images: mni152 (offline, synthetic lesions), decathlon-brain (tumour masks) or mednist (no masks)",
+    )
+    parser.add_argument("--data-root", type=Path, default=None, help="dataset folder (default: $DIMEDIA_DATA)")
+    parser.add_argument("--download", action="store_true", help="fetch --data through MONAI when missing")
+    parser.add_argument(
+        "--tasks", nargs="+", choices=list(TASKS), default=list(TASKS), help="tasks to run (default: all)"
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -534,13 +675,21 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if len(set(args.seeds)) != len(args.seeds):
         parser.error("--seeds must be distinct")
+    from dimedia_course.data.medical import DatasetUnavailableError
+
     per_seed, timings = {}, {}
-    for i, seed in enumerate(args.seeds):
-        per_seed[seed], timings[seed] = run(quick=args.quick, seed=seed)
-        if i == 0 and args.figures is not None:
-            for path in write_figures(args.figures):
-                print(f"wrote {path}")
-    csv_path, md_path = write_results(per_seed, timings, args.out_dir, args.quick)
+    try:
+        check_tasks(args.data, args.tasks)
+        for i, seed in enumerate(args.seeds):
+            per_seed[seed], timings[seed] = run(args.quick, seed, args.data, args.data_root, args.download, args.tasks)
+            if i == 0 and args.figures is not None:
+                for path in write_figures(args.figures):
+                    print(f"wrote {path}")
+    except DatasetUnavailableError as err:  # say at once what is missing and how to get it
+        parser.error(f"{err} Here: add --download.")
+    except DataError as err:  # tasks that the data cannot serve
+        parser.error(str(err))
+    csv_path, md_path = write_results(per_seed, timings, args.out_dir, args.quick, args.data, args.tasks)
     print(md_path.read_text())
     print(f"wrote {csv_path} and {md_path}")
     return 0
