@@ -190,10 +190,10 @@ def _bwrap_prefix(*, probe=False, stub=None, shared=None) -> list[str]:
         "--die-with-parent",
         "--new-session",
         "--hostname", "sandbox",
+        "--tmpfs", "/tmp",  # first: a Python or virtual environment below /tmp is bound on top of it
         *_system_binds(),
         "--proc", "/proc",
         "--dev", "/dev",
-        "--tmpfs", "/tmp",
         "--clearenv",
     ]  # fmt: skip
     if not probe:
