@@ -364,7 +364,8 @@ def _autograded_notebook(job: _Job, assignment: _Assignment, verdicts: dict, sco
                         "error",
                         ename="HiddenChecksFailed",
                         evalue="; ".join(verdicts[gid])[:1000],
-                        traceback=[f"Hidden checks failed (0 / {points:g} points): " + "; ".join(verdicts[gid])[:1000]],
+                        traceback=[f"Hidden checks failed (0 / {points:g} points):"]
+                        + [f"  - {problem[:300]}" for problem in verdicts[gid][:10]],
                     )
                 )
     return nb
