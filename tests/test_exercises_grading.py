@@ -157,6 +157,16 @@ def _adversaries(course: Path, subs: Path):
             "except OSError as e:\n"
             "    print('NET blocked', type(e).__name__)\n"
             "try:\n"
+            "    for i in range(32):  # 1 GiB in files of 32 MiB (each below the file size limit)\n"
+            "        with open(f'/tmp/fill{i}', 'wb') as f:\n"
+            "            f.write(bytes(32 * 2**20))\n"
+            "    print('TMP allowed')\n"
+            "except OSError as e:\n"
+            "    print('TMP blocked', e.errno)\n"
+            "for name in os.listdir('/tmp'):\n"
+            "    if name.startswith('fill'):\n"
+            "        os.remove('/tmp/' + name)\n"
+            "try:\n"
             "    big = bytearray(40 * 2**30); print('MEM allowed')\n"
             "except MemoryError:\n"
             "    print('MEM blocked')\n"
@@ -388,6 +398,7 @@ def test_sandbox_sees_nothing_of_the_course_and_cannot_write_or_connect(graded):
     assert "WROTE" not in wrote and wrote.count("BLOCKED") == 5, wrote
     limits = _outputs(course, "network_and_limits")
     assert "NET blocked" in limits and "MEM blocked" in limits and "PROCS stopped at" in limits, limits
+    assert "TMP blocked 28" in limits, limits  # ENOSPC: the private /tmp is a size-limited tmpfs
     assert "REFSOURCE False" in _outputs(course, "calls_reference"), "the package copy holds no reference code"
 
 

@@ -57,11 +57,20 @@ class Limits:
     cpu_seconds: int = 600
     memory_bytes: int = 6 * 2**30
     file_bytes: int = 64 * 2**20
+    tmp_bytes: int = 256 * 2**20  # size of the private /tmp (a tmpfs: memory)
     processes: int = 256
     open_files: int = 512
 
     def __post_init__(self):
-        for name in ("wall_seconds", "cpu_seconds", "memory_bytes", "file_bytes", "processes", "open_files"):
+        for name in (
+            "wall_seconds",
+            "cpu_seconds",
+            "memory_bytes",
+            "file_bytes",
+            "tmp_bytes",
+            "processes",
+            "open_files",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"Limits.{name}: expected a positive integer, got {value!r}")
@@ -179,7 +188,7 @@ def _system_binds() -> list[str]:
     return args
 
 
-def _bwrap_prefix(*, probe=False, stub=None, shared=None) -> list[str]:
+def _bwrap_prefix(*, probe=False, stub=None, shared=None, tmp_bytes: int = 256 * 2**20) -> list[str]:
     cmd = [
         "bwrap",
         "--unshare-all",  # network (loopback only), PID, IPC, UTS, cgroup and user namespaces
@@ -190,7 +199,7 @@ def _bwrap_prefix(*, probe=False, stub=None, shared=None) -> list[str]:
         "--die-with-parent",
         "--new-session",
         "--hostname", "sandbox",
-        "--tmpfs", "/tmp",  # first: a Python or virtual environment below /tmp is bound on top of it
+        "--size", str(tmp_bytes), "--tmpfs", "/tmp",  # first: a Python or venv below /tmp is bound on top of it
         *_system_binds(),
         "--proc", "/proc",
         "--dev", "/dev",
@@ -299,7 +308,7 @@ def kernel_command(shared, stub, *, isolation: str, limits: Limits, cgroup=None)
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     enter = [] if cgroup is None else ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cgroup)]
     if isolation == "bwrap":
-        cmd = _bwrap_prefix(stub=stub, shared=shared)
+        cmd = _bwrap_prefix(stub=stub, shared=shared, tmp_bytes=limits.tmp_bytes)
         for key, value in _environment("/tmp/home", "/opt/dimedia").items():
             cmd += ["--setenv", key, value]
         return enter + cmd + _prlimit(limits, os.getuid()) + kernel, {}
