@@ -436,14 +436,14 @@ def test_invalid_json_and_renamed_notebooks(graded):
 def test_nothing_hidden_in_feedback_or_logs(graded, tmp_path):
     course, results = graded["course"], graded["results"]
     assert grading.main(["--root", str(course), "feedback", A1]) == 0
-    secrets = set()
+    secrets, descriptions = set(), set()
     for assignment in ASSIGNMENTS:
         checks = load_checks(ROOT / "solutions" / assignment)
         for cases in checks.checks.values():
             for case in cases:
-                secrets |= {
-                    ln.strip() for ln in (case.setup + "\n" + case.reference).splitlines() if len(ln.strip()) > 12
-                }
+                lines = (case.setup + "\n" + case.reference).splitlines()
+                secrets |= {ln.strip() for ln in lines if len(ln.strip()) > 12}
+                descriptions.add(case.message)  # may name inputs (shapes, eta): instructor log only
     others = {s for s, _ in results} - {"good"}
     html = course / "feedback" / "good" / A1 / NB1.replace(".ipynb", ".html")
     assert html.exists() and "Hidden checks passed" in html.read_text(encoding="utf-8")
@@ -451,8 +451,12 @@ def test_nothing_hidden_in_feedback_or_logs(graded, tmp_path):
         text = path.read_text(encoding="utf-8")
         for secret in secrets:
             assert secret not in text, f"{path}: {secret!r}"
+        if "feedback" in path.parts:
+            assert not any(d in text for d in descriptions if d), path
         if "feedback" in path.parts and path.parts[-3] == "good":
             assert not any(f"/{o}/" in text for o in others)
+    failed = (course / "feedback" / "edited_test" / A1 / NB1.replace(".ipynb", ".html")).read_text(encoding="utf-8")
+    assert "hidden checks failed" in failed and "values differ from the expected result" in failed
 
 
 def test_regrading_is_idempotent_and_exports(graded, tmp_path):

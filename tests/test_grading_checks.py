@@ -125,7 +125,5 @@ def test_comparators_never_show_values():
 
 def test_judge_reports_errors_by_type_only():
     case = Case(setup="", student="f()", reference="1.0", compare=scalar_close(0, 0), message="a check")
-    assert (
-        judge(case, {"__error__": "ZeroDivisionError", "message": "secret"}, 1.0) == "a check: raised ZeroDivisionError"
-    )
+    assert judge(case, {"__error__": "ZeroDivisionError", "message": "secret"}, 1.0) == "raised ZeroDivisionError"
     assert judge(case, 1.0, 1.0) is None

@@ -280,23 +280,30 @@ def _load_probe(path: Path):
 
 
 def _verdicts(job: _Job, assignment: _Assignment) -> dict:
-    """grade_id -> list of problems (empty: passed)."""
+    """grade_id -> list of ``(case message, problem)`` of the failed cases (empty: passed)."""
     out = {}
     for gid, cases in assignment.checks.checks.items():
         values, problem = _load_probe(job.dir / "kernel" / "probe" / f"{gid}.pt")
         if problem:
-            out[gid] = [problem]
+            out[gid] = [("", problem)]
             continue
         if not isinstance(values, list) or len(values) != len(cases):
-            out[gid] = ["the values of the checks are missing"]
+            out[gid] = [("", "the values of the checks are missing")]
             continue
-        problems = []
+        out[gid] = []
         for case, got, (_, expected) in zip(cases, values, assignment.expected[gid], strict=True):
             verdict = judge(case, got, expected)
-            if verdict and verdict not in problems:
-                problems.append(verdict)
-        out[gid] = problems
+            if verdict:
+                out[gid].append((case.message, verdict))
     return out
+
+
+def _public(failed: list, total: int) -> list[str]:
+    """What the student sees of a test cell's failed checks: how many, and each distinct problem (never the
+    description of a case, which may name its inputs)."""
+    problems = list(dict.fromkeys(problem for _, problem in failed))
+    head = f"{len(failed)} of {total} hidden checks failed" if total > 1 and failed[0][0] else "hidden checks failed"
+    return [head] + problems[:10]
 
 
 def _events(job: _Job) -> list[str]:
@@ -359,13 +366,14 @@ def _autograded_notebook(job: _Job, assignment: _Assignment, verdicts: dict, sco
                 text = f"Hidden checks passed: {scores[gid]:g} / {points:g} points\n"
                 cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=text))
             else:
+                head, *problems = _public(verdicts[gid], len(assignment.checks.checks[gid]))
                 cell.outputs.append(
                     nbformat.v4.new_output(
                         "error",
                         ename="HiddenChecksFailed",
-                        evalue="; ".join(verdicts[gid])[:1000],
-                        traceback=[f"Hidden checks failed (0 / {points:g} points):"]
-                        + [f"  - {problem[:300]}" for problem in verdicts[gid][:10]],
+                        evalue=f"{head}: " + "; ".join(problems),
+                        traceback=[f"{head[0].upper()}{head[1:]} (0 / {points:g} points):"]
+                        + [f"  - {problem[:300]}" for problem in problems],
                     )
                 )
     return nb
@@ -380,9 +388,9 @@ def _record(root: Path, db_url: str, job: _Job, assignment: _Assignment) -> Grad
     verdicts = _verdicts(job, assignment)
     scores = {gid: (assignment.points.get(gid, 0.0) if not problems else 0.0) for gid, problems in verdicts.items()}
     result.notes += _events(job)
-    for gid, problems in verdicts.items():
-        if problems:
-            result.notes.append(f"{gid}: " + "; ".join(problems))
+    for gid, failed in verdicts.items():
+        if failed:
+            result.notes.append(f"{gid}: " + "; ".join(f"{m}: {p}" if m else p for m, p in failed))
     out_dir = root / "autograded" / job.student / job.assignment
     if out_dir.exists():
         shutil.rmtree(out_dir)

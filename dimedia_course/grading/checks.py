@@ -282,16 +282,14 @@ def expected_values(checks: AssignmentChecks) -> dict:
 
 
 def judge(case: Case, got, expected) -> str | None:
-    """Trusted verdict for one case: ``None`` if right, else a message safe to show the student."""
+    """Trusted verdict for one case: ``None`` if right, else what is wrong, in words safe to show the student
+    (no input, no expected value; ``case.message`` says which case it was, for the instructor's log)."""
     if is_error(got) and not getattr(case.compare, "accepts_errors", False):
-        return f"{case.message + ': ' if case.message else ''}{_describe(got)}"
+        return _describe(got)
     try:
-        problem = case.compare(got, expected)
+        return case.compare(got, expected)
     except Exception as err:  # noqa: BLE001 (a strange value must never crash the grader)
-        problem = f"the result could not be compared ({type(err).__name__})"
-    if problem:
-        return f"{case.message}: {problem}" if case.message else problem
-    return None
+        return f"the result could not be compared ({type(err).__name__})"
 
 
 def evaluate_in_process(checks: AssignmentChecks, functions: dict, expected: dict | None = None) -> dict:
