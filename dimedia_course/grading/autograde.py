@@ -34,10 +34,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dimedia_course.grading.checks import expected_values, judge, load_checks, release_prelude
+from dimedia_course.grading.checks import expected_values, judge, load_assignment_checks
 from dimedia_course.grading.release import generate_release, select_assignments
 from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup, stub_package
-from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT, SOURCE_DIR
+from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT
 
 __all__ = ["GradingResult", "autograde", "prepare_notebook"]
 
@@ -159,6 +159,8 @@ class _Assignment:
     stub: Path
     release_nb: object
     points: dict
+    spec: str  # spec.json of every job: the prelude and the (setup, student) pairs of each test cell
+    given: Path  # the grader-computed inputs handed to every kernel
 
 
 @dataclass
@@ -175,12 +177,13 @@ class _Job:
 
 
 def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _Assignment:
+    """What every job of an assignment shares, made once: checks, expected values, the package stub, the spec
+    and the inputs handed to the kernels."""
     import nbformat
+    import torch
 
-    checks = load_checks(root / SOURCE_DIR / name)
-    release_path = rel_root / name / checks.notebook
-    checks.prelude = release_prelude(release_path)
-    release_nb = nbformat.read(str(release_path), as_version=4)
+    checks = load_assignment_checks(root, name, release_dir=rel_root)
+    release_nb = nbformat.read(str(rel_root / name / checks.notebook), as_version=4)
     points = {}
     for cell in release_nb.cells:
         meta = cell.metadata.get("nbgrader", {})
@@ -190,12 +193,17 @@ def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _As
     if missing:
         raise ValueError(f"{name}: grader_checks.py has no checks for the graded cells {missing}")
     stub = stub_package(tmp / "stubs" / name, checks.blocked)
-    return _Assignment(name, checks.notebook, checks, expected_values(checks), stub, release_nb, points)
+    expected = expected_values(checks)
+    cases = {g: [[c.setup, c.student] for c in cs] for g, cs in checks.checks.items()}
+    spec = json.dumps({"prelude": checks.prelude, "cases": cases})
+    given = tmp / "given" / f"{name}.pt"
+    given.parent.mkdir(exist_ok=True)
+    torch.save({g: [inputs for inputs, _ in v] for g, v in expected.items()}, given)
+    return _Assignment(name, checks.notebook, checks, expected, stub, release_nb, points, spec, given)
 
 
 def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path, config: dict) -> _Job:
     import nbformat
-    import torch
 
     notes: list = []
     dest = root / "submitted" / student / assignment.name
@@ -212,7 +220,6 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
     name = assignment.notebook
     if name not in present and len(present) == 1:
         notes.append(f"renamed notebook: {present[0]} was graded as {name}")
-        present = [present[0]]
         source_path = original / present[0]
     else:
         source_path = original / name
@@ -230,10 +237,9 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
     job = tmp / "jobs" / str(index)
     (job / "kernel").mkdir(parents=True)
     nbformat.write(nb, str(job / name))
-    cases = {g: [[c.setup, c.student] for c in cs] for g, cs in assignment.checks.checks.items()}
-    (job / "spec.json").write_text(json.dumps({"prelude": assignment.checks.prelude, "cases": cases}), encoding="utf-8")
+    (job / "spec.json").write_text(assignment.spec, encoding="utf-8")
     (job / "job.json").write_text(json.dumps({"notebook": name, **config}), encoding="utf-8")
-    torch.save({g: [given for given, _ in v] for g, v in assignment.expected.items()}, job / "kernel" / "given.pt")
+    shutil.copy(assignment.given, job / "kernel" / "given.pt")  # a copy: the kernel may write in its folder
     (job / "stub").symlink_to(assignment.stub)
     return _Job(student, assignment.name, original, job, notes)
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from dimedia_course.grading.settings import RELEASE_DIR, SOURCE_DIR
+
 __all__ = [
     "Case",
     "all_of",
@@ -331,9 +333,10 @@ def release_prelude(notebook_path) -> str:
     return "\n\n".join(parts)
 
 
-def load_assignment_checks(root, assignment: str, release_dir: str = "exercises") -> AssignmentChecks:
-    """Checks of ``root/solutions/<assignment>`` with the prelude taken from the release notebook."""
+def load_assignment_checks(root, assignment: str, release_dir=RELEASE_DIR) -> AssignmentChecks:
+    """Checks of ``root/solutions/<assignment>`` with the prelude taken from the release notebook in
+    ``root/release_dir`` (``release_dir`` may also be an absolute folder, e.g. a fresh release)."""
     root = Path(root)
-    checks = load_checks(root / "solutions" / assignment)
+    checks = load_checks(root / SOURCE_DIR / assignment)
     checks.prelude = release_prelude(root / release_dir / assignment / checks.notebook)
     return checks

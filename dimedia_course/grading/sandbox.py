@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 __all__ = [
@@ -62,18 +62,10 @@ class Limits:
     open_files: int = 512
 
     def __post_init__(self):
-        for name in (
-            "wall_seconds",
-            "cpu_seconds",
-            "memory_bytes",
-            "file_bytes",
-            "tmp_bytes",
-            "processes",
-            "open_files",
-        ):
-            value = getattr(self, name)
+        for limit in fields(self):
+            value = getattr(self, limit.name)
             if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"Limits.{name}: expected a positive integer, got {value!r}")
+                raise ValueError(f"Limits.{limit.name}: expected a positive integer, got {value!r}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -156,7 +156,8 @@ class _Run:
                 run_sync(client.km.interrupt_kernel)()
             saved, client.timeout = client.timeout, self.GRACE
             try:
-                self._throwaway(client, "pass")
+                with self._alone(client, "pass") as alive:
+                    client.execute_cell(alive, 0)
             except CellTimeoutError:
                 kill()
                 raise DeadKernelError("the kernel did not respond to an interrupt") from None
@@ -167,30 +168,25 @@ class _Run:
             backstop.cancel()
 
     @staticmethod
-    def _throwaway(client, source: str) -> None:
-        """Execute code as the only cell of a throw-away notebook: neither its outputs nor display updates can
-        reach the student's notebook."""
+    @contextlib.contextmanager
+    def _alone(client, source: str):
+        """A cell with ``source`` as the only cell of a throw-away notebook while the block runs: neither its
+        outputs nor display updates can reach the student's notebook."""
         import nbformat
 
         cell = nbformat.v4.new_code_cell(source)
         saved = client.nb
         client.nb = nbformat.v4.new_notebook(cells=[cell])
         try:
-            client.execute_cell(cell, 0)
+            yield cell
         finally:
             client.nb = saved
 
     def _side_cell(self, client, source: str) -> bool:
-        """:meth:`_throwaway` with the time limits of :meth:`_execute`. Returns True if it timed out."""
-        import nbformat
-
-        cell = nbformat.v4.new_code_cell(source)
-        saved = client.nb
-        client.nb = nbformat.v4.new_notebook(cells=[cell])
-        try:
+        """Run ``source`` in the kernel, :meth:`_alone`, with the time limits of :meth:`_execute`. Returns True if
+        it timed out."""
+        with self._alone(client, source) as cell:
             return self._execute(client, cell, 0)
-        finally:
-            client.nb = saved
 
     def _probe(self, client, gid) -> None:
         """The kernel computes the student's values of the checks of test cell ``gid``."""
@@ -253,15 +249,14 @@ def main(argv=None) -> int:
 
     job = Path((argv or sys.argv[1:])[0])
     config = json.loads((job / "job.json").read_text(encoding="utf-8"))
+    limits = Limits(**config["limits"])
     # The worker is trusted but holds what the kernel sends: a flood of output must not take the machine down.
     import resource
 
-    memory = Limits(**config["limits"]).memory_bytes
     with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     spec = json.loads((job / "spec.json").read_text(encoding="utf-8"))
     (job / "kernel" / "probe").mkdir(parents=True, exist_ok=True)
-    limits = Limits(**config["limits"])
     cgroup = pids_cgroup(f"dimedia-grading-{os.getpid()}", limits.processes)
     (job / "cgroup.txt").write_text(str(cgroup or ""), encoding="utf-8")  # the grader removes it if we are killed
     argv_k, env = kernel_command(
@@ -284,7 +279,8 @@ def main(argv=None) -> int:
         first.run(log)
         result["passes"].append({"events": first.events, "finished": first.finished, "failed_at": first.failed_at})
         if not first.finished:
-            nbformat.write(nb, str(job / "executed.ipynb"))  # what ran before the failure
+            if not (job / "executed.ipynb").exists():  # the cells did not all run: keep what ran before the failure
+                nbformat.write(nb, str(job / "executed.ipynb"))
             again = nbformat.read(str(job / config["notebook"]), as_version=4)
             second = _Run(job, config, again, spec, interleave=True, stop_before=first.failed_at)
             second.run(log)
