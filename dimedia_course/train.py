@@ -243,6 +243,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     check_positive_int(run.batch_size, "train.batch_size")
     check_positive_int(run.checkpoint_every, "train.checkpoint_every")
     latent = cfg.model.kind == "latent"
+    total = run.ae_steps + run.steps  # steps of both stages on one counter (ae_steps is 0 unless latent)
     if latent:
         check_positive_int(run.ae_steps, "train.ae_steps")
     elif run.ae_steps:
@@ -310,9 +311,9 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     if progress and rank == 0:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=run.ae_steps + run.steps, initial=start, desc="training")
+        bar = tqdm(total=total, initial=start, desc="training")
     tic = time.perf_counter()
-    for step in range(start, run.ae_steps + run.steps):
+    for step in range(start, total):
         g = make_generator(run.seed * 1_000_003 + step)  # the same draws on every process, and after a resume
         idx = torch.randint(0, images.shape[0], (run.batch_size,), generator=g)
         mine = slice(rank * share, (rank + 1) * share)
@@ -367,7 +368,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
             value /= world
         done = step + 1
         if rank == 0:
-            if done % run.log_every == 0 or done == run.ae_steps + run.steps:
+            if done % run.log_every == 0 or done == total:
                 seconds = time.perf_counter() - tic
                 with metrics_path.open("a", newline="") as fh:
                     csv.writer(fh).writerow(
@@ -379,7 +380,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
                             f"{done * run.batch_size / seconds:.1f}",
                         ]
                     )
-            if done % run.checkpoint_every == 0 or done == run.ae_steps + run.steps:
+            if done % run.checkpoint_every == 0 or done == total:
                 state = {
                     "model": model.state_dict(),
                     "ema": None if ema is None else ema.state_dict(),
@@ -406,7 +407,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         dist.barrier()
     if latent:
         ldm.autoencoder.eval()
-    return {"model": model.eval(), "ema_model": ema, "ldm": ldm, "step": run.ae_steps + run.steps, "out_dir": out_dir}
+    return {"model": model.eval(), "ema_model": ema, "ldm": ldm, "step": total, "out_dir": out_dir}
 
 
 def main(argv: list[str] | None = None) -> int:
