@@ -253,3 +253,17 @@ def test_latent_config_errors_and_gpu_config():
     assert big.model.kind == "latent" and big.data.name == "mednist" and big.data.size == 64
     ldm = build_latent(big.model, big.data.size, 1, big.schedule)
     assert ldm.latent_shape == (3, 16, 16) and not ldm.scheduler.clip_sample
+
+
+def test_cosine_lr_schedule_decays_to_zero_and_bad_names_are_named(tmp_path):
+    import csv
+    import math
+
+    cfg = load_config("cpu_demo.yaml", TINY + ["train.steps=4", "train.lr_schedule=cosine", "train.lr=0.001"])
+    train(cfg, tmp_path, progress=False)
+    with (tmp_path / "metrics.csv").open() as fh:
+        lrs = [float(row["lr"]) for row in csv.DictReader(fh)]
+    expected = [0.001 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]  # lr of step k = 0..3
+    assert lrs == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="train.lr_schedule"):
+        train(load_config("cpu_demo.yaml", TINY + ["train.lr_schedule=step"]), tmp_path / "b", progress=False)
