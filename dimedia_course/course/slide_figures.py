@@ -2,8 +2,8 @@
 
 ``write_slide_figures(out_dir)`` writes small PNGs (a few seconds on a CPU, no training) into a git-ignored folder
 next to the decks (``book/slides/_figures``): noise schedules, the forward process on brain slices, DDPM vs DDIM
-trajectories, classifier-free guidance and rectified-flow paths with the exact toy models, and copies of the applications
-benchmark's example figures.
+trajectories, classifier-free guidance and rectified-flow paths with the exact toy models, and copies of the
+applications benchmark's example figures.
 """
 
 from __future__ import annotations
