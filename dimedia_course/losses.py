@@ -29,6 +29,8 @@ __all__ = [
     "predict_x0",
     "predict_epsilon",
     "diffusion_loss",
+    "flow_velocity_target",
+    "flow_matching_loss",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -163,6 +165,73 @@ def diffusion_loss(
         raise ValueError(f"model output shape {tuple(output.shape)} does not match x0 shape {tuple(x0.shape)}")
     target = training_target(x0, noise, t, ac, prediction_type)
     per_sample = F.mse_loss(output, target, reduction="none").flatten(1).mean(dim=1)
+    if reduction == "none":
+        return per_sample
+    return per_sample.mean() if reduction == "mean" else per_sample.sum()
+
+
+def flow_velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """The conditional velocity ``u = x_0 - eps`` of the straight path ``x_s = (1 - s) x_0 + s eps``.
+
+    It is the rectified-flow target (Liu et al. 2023, arXiv 2209.03003, eq. 1, ``X_1 - X_0`` with data
+    at time 1) and the optimal-transport conditional field of Lipman et al. 2023 (arXiv 2210.02747,
+    eq. 23 with ``sigma_min = 0``), written in the course's (and MONAI's) time direction: ``s = 1`` is
+    noise, ``s = 0`` data, and the network predicts the direction *towards the data*, i.e.
+    ``u = -dx_s/ds``. It does not depend on ``s``.
+    """
+    if noise.shape != x0.shape:
+        raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
+    return x0 - noise
+
+
+def flow_matching_loss(
+    model,
+    x0: torch.Tensor,
+    scheduler,
+    prediction_type: str = "flow_velocity",
+    y=None,
+    t=None,
+    noise=None,
+    generator: torch.Generator | None = None,
+    concat_condition: torch.Tensor | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Monte-Carlo estimate of the conditional flow-matching loss (Lipman et al. 2023, eq. 9 / 23;
+    Liu et al. 2023, eq. 1): ``E || model(x_t, t) - (x_0 - eps) ||^2``.
+
+    ``scheduler`` is a rectified-flow scheduler (:class:`~dimedia_course.schedulers.RFlowScheduler`):
+    it draws the timesteps (``sample_timesteps``: uniform or logit-normal, Esser et al. 2024, eq. 19)
+    and forms ``x_t`` (``add_noise``). The rest (``y``, ``t``, ``noise``, ``concat_condition``,
+    ``reduction``) is as in :func:`diffusion_loss`; this is the loss the one training loop calls for
+    a flow scheduler. ``prediction_type`` must be ``"flow_velocity"`` (the only target of a flow here).
+    """
+    if prediction_type != "flow_velocity":
+        raise ValueError(f"flow_matching_loss trains prediction_type='flow_velocity' only, got {prediction_type!r}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}; expected one of {_REDUCTIONS}")
+    if not torch.is_tensor(x0) or x0.ndim < 2:
+        raise ValueError("x0 must be a tensor shaped (B, C, ...)")
+    if not hasattr(scheduler, "sample_timesteps") or not hasattr(scheduler, "add_noise"):
+        raise TypeError(f"scheduler must be a rectified-flow scheduler, got {type(scheduler).__name__}")
+    B = x0.shape[0]
+    gen_device = generator.device if generator is not None else x0.device
+    if t is None:
+        t = scheduler.sample_timesteps(x0, generator=generator)
+    else:
+        t = torch.as_tensor(t, device=x0.device)
+        if t.ndim == 0:
+            t = t.expand(B)
+    t = t.to(x0.device)
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator, device=gen_device, dtype=x0.dtype).to(x0.device)
+    x_t = scheduler.add_noise(x0, noise, t)
+    x_in = x_t
+    if concat_condition is not None:
+        x_in = torch.cat([x_t, check_condition(concat_condition, x_t)], dim=1)
+    output = call_model(model, x_in, t, y)
+    if output.shape != x0.shape:
+        raise ValueError(f"model output shape {tuple(output.shape)} does not match x0 shape {tuple(x0.shape)}")
+    per_sample = F.mse_loss(output, flow_velocity_target(x0, noise), reduction="none").flatten(1).mean(dim=1)
     if reduction == "none":
         return per_sample
     return per_sample.mean() if reduction == "mean" else per_sample.sum()

@@ -11,12 +11,14 @@ This is the only sampling loop of the package: plain sampling, partial runs from
 level (``start_index``), data consistency on the clean-image estimate (``x0_correction``) and
 diffusion posterior sampling (``likelihood``, ``dps_scale``) are hooks of :func:`sample`, and every
 update is the scheduler's ``step``. Works with :class:`~dimedia_course.schedulers.DDPMScheduler`,
-:class:`~dimedia_course.schedulers.DDIMScheduler` and (without the x0 hooks) MONAI's schedulers.
+:class:`~dimedia_course.schedulers.DDIMScheduler`, :class:`~dimedia_course.schedulers.RFlowScheduler`
+(rectified flow: ``step`` is an Euler step of the velocity) and (without the x0 hooks) MONAI's schedulers.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 
 import torch
@@ -62,17 +64,22 @@ def _pick_device(device, x_T, model) -> torch.device:
     return model_device(model)
 
 
-def set_inference_timesteps(scheduler, num_inference_steps: int | None) -> list[int]:
+def set_inference_timesteps(scheduler, num_inference_steps: int | None, sample_shape=None) -> list:
     """Call ``scheduler.set_timesteps(num_inference_steps)`` keeping the spacing the user chose (``None``:
-    keep the scheduler's current timesteps) and return the descending timesteps as Python ints."""
+    keep the scheduler's current timesteps) and return the descending timesteps as Python numbers (ints;
+    floats for a rectified-flow scheduler with continuous timesteps). A scheduler whose ``set_timesteps``
+    takes ``input_img_size_numel`` (rectified flow's resolution shift) gets the voxels of ``sample_shape``."""
     if num_inference_steps is not None:
         spacing = getattr(scheduler, "timestep_spacing", None)
         params = inspect.signature(scheduler.set_timesteps).parameters
+        kwargs = {}
         if spacing is not None and "timestep_spacing" in params:
-            scheduler.set_timesteps(num_inference_steps, timestep_spacing=spacing)
-        else:
-            scheduler.set_timesteps(num_inference_steps)
-    return [int(t) for t in scheduler.timesteps]
+            kwargs["timestep_spacing"] = spacing
+        if sample_shape is not None and "input_img_size_numel" in params:
+            kwargs["input_img_size_numel"] = math.prod(sample_shape[2:])
+        scheduler.set_timesteps(num_inference_steps, **kwargs)
+    ts = scheduler.timesteps
+    return [float(t) for t in ts] if ts.dtype.is_floating_point else [int(t) for t in ts]
 
 
 @torch.no_grad()
@@ -167,7 +174,7 @@ def sample(
     if y is not None:
         y = check_labels(y, x)
     cond = check_condition(concat_condition, x)
-    timesteps = set_inference_timesteps(scheduler, num_inference_steps)
+    timesteps = set_inference_timesteps(scheduler, num_inference_steps, tuple(x.shape))
     if isinstance(start_index, bool) or not isinstance(start_index, int) or not 0 <= start_index < len(timesteps):
         raise ValueError(f"start_index must be an int in [0, {len(timesteps) - 1}], got {start_index!r}")
 
@@ -186,7 +193,7 @@ def sample(
         model.eval()
     try:
         for t in steps:
-            t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+            t_batch = torch.full((x.shape[0],), t, dtype=torch.long if isinstance(t, int) else x.dtype, device=x.device)
             grad = None
             if likelihood is None:
                 out = denoiser_output(model, x, t_batch, y, guidance_scale, null_label, cond)

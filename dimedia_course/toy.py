@@ -12,6 +12,12 @@ Tweedie's formula (Efron 2011; Ho et al. 2020, eq. 11 read as a score) gives the
 parameterisation. With it every sampler, inversion and guidance method of the package can be checked
 against a known answer (tests) and shown without training (book chapters). Class ``k`` of the toy data
 is mixture component ``k``, so the exact noisy classifier ``p(y = k | x_t)`` is the responsibility.
+
+Flow matching (rectified flow) uses the straight path ``x_s = (1 - s) x_0 + s eps`` (``a = 1 - s``,
+``sigma = s``); its marginal velocity ``v(x, s) = E[x_0 - eps | x_s = x]`` (Lipman et al. 2023,
+arXiv 2210.02747, eq. 8; Liu et al. 2023, arXiv 2209.03003, eq. 3) is again closed form for a mixture
+(:meth:`GaussianMixture.flow_velocity`) and :class:`ToyFlowModel` serves it as a network for
+:class:`~dimedia_course.schedulers.RFlowScheduler`.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from torch import nn
 from dimedia_course.losses import velocity
 from dimedia_course.validation import check_alphas_cumprod, check_prediction_type
 
-__all__ = ["GaussianMixture", "ToyDenoiser", "ToyClassifier"]
+__all__ = ["GaussianMixture", "ToyDenoiser", "ToyClassifier", "ToyFlowModel"]
 
 
 class GaussianMixture:
@@ -104,6 +110,32 @@ class GaussianMixture:
         """Score of the VE marginal ``x_0 + sigma eps`` (Song & Ermon 2019)."""
         return self.score(x, 1.0, torch.as_tensor(sigma, dtype=torch.float64) ** 2, component)
 
+    def flow_velocity(self, x: torch.Tensor, s, component=None) -> torch.Tensor:
+        """The marginal velocity ``v(x, s) = E[x_0 - eps | x_s = x]`` of the straight path
+        ``x_s = (1 - s) x_0 + s eps`` (Lipman et al. 2023, eq. 8, the marginal field as the posterior mean of
+        the conditional one; Liu et al. 2023, eq. 3), ``(n, D)`` in float64.
+
+        Per component ``k`` (Gaussian conditioning, ``a = 1 - s``, ``c_k = a^2 std^2 + s^2``):
+        ``E[x_0 | x, k] = mu_k + a std^2 (x - a mu_k) / c_k`` and ``E[eps | x, k] = s (x - a mu_k) / c_k``, so
+        ``v_k = mu_k + (a std^2 - s) (x - a mu_k) / c_k``; the marginal is ``sum_k r_k(x) v_k`` with the
+        responsibilities of ``N(a mu_k, c_k I)``. Finite at both ends ``s = 0`` and ``s = 1``. ``s`` is a
+        float or an ``(n,)`` tensor; ``component`` fixes ``k`` (the class-conditional field).
+        """
+        x = x.to(torch.float64)
+        s = torch.as_tensor(s, dtype=torch.float64).reshape(-1, 1)
+        if bool(((s < 0) | (s > 1)).any()):
+            raise ValueError("s must lie in [0, 1]")
+        a = 1.0 - s
+        c = a**2 * self.std**2 + s**2  # (n or 1, 1)
+        diff = x[:, None, :] - a[:, :, None] * self.means[None]  # (n, K, D)
+        v_k = self.means[None] + ((a * self.std**2 - s) / c)[:, :, None] * diff
+        if component is None:
+            r = torch.softmax(self.log_joint(x, a.flatten(), (s**2).flatten()), dim=1)  # (n, K)
+        else:
+            comp = torch.as_tensor(component, dtype=torch.long).expand(x.shape[0])
+            r = torch.nn.functional.one_hot(comp, self.num_components).to(torch.float64)
+        return (r[:, :, None] * v_k).sum(1)
+
     def log_prob_ve(self, x: torch.Tensor, sigma) -> torch.Tensor:
         """``log p(x)`` of the VE marginal, ``(n,)``."""
         return torch.logsumexp(self.log_joint(x, 1.0, torch.as_tensor(sigma, dtype=torch.float64) ** 2), dim=1)
@@ -162,3 +194,31 @@ class ToyClassifier(nn.Module):
         t = torch.as_tensor(t, device=x.device).long().reshape(-1).expand(x.shape[0])
         ab = self.alphas_cumprod.to(x.device)[t]
         return self.mixture.log_joint(_flat(x), ab.sqrt(), 1 - ab).to(x.dtype)
+
+
+class ToyFlowModel(nn.Module):
+    """The exact rectified-flow network ``model(x, t, y=None)`` of a :class:`GaussianMixture`: returns
+    :meth:`GaussianMixture.flow_velocity` at ``s = t / num_train_timesteps`` (MONAI's / the course's time,
+    noise at ``t = T``; ``t`` may be float or integer). ``y`` selects a component, ``y = num_classes`` or
+    ``None`` the whole mixture (classifier-free guidance works as with a trained network)."""
+
+    prediction_type = "flow_velocity"
+
+    def __init__(self, mixture: GaussianMixture, num_train_timesteps: int = 1000) -> None:
+        super().__init__()
+        self.mixture = mixture
+        self.num_train_timesteps = int(num_train_timesteps)
+        self.num_classes = mixture.num_components
+
+    def forward(self, x: torch.Tensor, t, y=None) -> torch.Tensor:
+        t = torch.as_tensor(t, device=x.device).double().reshape(-1).expand(x.shape[0])
+        s = (t / self.num_train_timesteps).clamp(0.0, 1.0)
+        flat = _flat(x).double()
+        v = self.mixture.flow_velocity(flat, s)
+        if y is not None:
+            y = torch.as_tensor(y, device=x.device).long().reshape(-1).expand(x.shape[0])
+            conditional = y < self.num_classes
+            if bool(conditional.any()):
+                comp = self.mixture.flow_velocity(flat, s, component=y.clamp(max=self.num_classes - 1))
+                v = torch.where(conditional[:, None], comp, v)
+        return v.to(x.dtype).reshape(x.shape)

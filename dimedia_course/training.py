@@ -141,7 +141,7 @@ def train_diffusion(
     """
     from tqdm.auto import tqdm
 
-    from dimedia_course.losses import diffusion_loss
+    from dimedia_course.losses import diffusion_loss, flow_matching_loss
     from dimedia_course.validation import check_positive_int, check_prediction_type
 
     if not isinstance(model, nn.Module):
@@ -155,12 +155,15 @@ def train_diffusion(
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
     if ema_decay is not None and not 0.0 < ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay!r}")
+    flow = hasattr(scheduler, "sample_timesteps")  # rectified flow: losses.flow_matching_loss (velocity target)
     alphas_cumprod = getattr(scheduler, "alphas_cumprod", scheduler)
-    if not torch.is_tensor(alphas_cumprod) or alphas_cumprod.ndim != 1:
+    if not flow and (not torch.is_tensor(alphas_cumprod) or alphas_cumprod.ndim != 1):
         raise TypeError("scheduler must be a scheduler / NoiseSchedule with .alphas_cumprod or a (T,) tensor")
     if prediction_type is None:
         prediction_type = getattr(scheduler, "prediction_type", "epsilon")
-    prediction_type = check_prediction_type(prediction_type)
+    if flow and prediction_type != scheduler.prediction_type:
+        raise ValueError(f"a rectified-flow scheduler trains prediction_type={scheduler.prediction_type!r} only")
+    prediction_type = prediction_type if flow else check_prediction_type(prediction_type)
     if num_classes is None:
         num_classes = getattr(model, "num_classes", None)
 
@@ -206,7 +209,7 @@ def train_diffusion(
         raise ValueError("p_uncond > 0 needs a class-conditional model (model.num_classes) or num_classes=")
 
     model.to(device).train()
-    alphas_cumprod = alphas_cumprod.to(device)
+    alphas_cumprod = scheduler if flow else alphas_cumprod.to(device)
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     lr_decay = None
@@ -231,7 +234,7 @@ def train_diffusion(
                 y = drop_labels(y, p_uncond, num_classes, generator=g)
         if cond is not None:
             cond = cond.to(device).float()
-        loss = diffusion_loss(
+        loss = (flow_matching_loss if flow else diffusion_loss)(
             model, x0, alphas_cumprod, prediction_type=prediction_type, y=y, generator=g, concat_condition=cond
         )
         optimizer.zero_grad(set_to_none=True)

@@ -29,6 +29,7 @@ DECKS = (
     "ddpm",
     "understanding",
     "sampling",
+    "flow_matching",
     "conditioning",
     "architectures",
     "applications",

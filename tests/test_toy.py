@@ -84,3 +84,48 @@ def test_bad_inputs():
         GaussianMixture([[0.0], [1.0]], std=0.5, weights=[1.0, -1.0])
     with pytest.raises(ValueError, match="prediction_type"):
         ToyDenoiser(GaussianMixture([[0.0]], std=0.5), AC, "score")
+
+
+# ---------------------------------------------------------------- flow matching (straight path)
+def test_flow_velocity_equals_a_monte_carlo_posterior_mean():
+    """v(x, s) = E[x0 - eps | x_s = x] by self-normalised importance sampling over x0 ~ data (numpy-free
+    float64 weights N(x; (1 - s) x0, s^2)), against the closed form, in 2D with three components."""
+    mix = GaussianMixture([[-1.0, 0.5], [1.2, -0.3], [0.0, 2.0]], std=0.4, weights=[0.2, 0.5, 0.3])
+    x0 = mix.sample(400000, generator=make_generator(11)).double()
+    x = torch.tensor([[0.3, 0.2], [-0.8, 1.0], [1.0, -0.5]], dtype=torch.float64)
+    for s in (0.2, 0.5, 0.8):
+        a = 1 - s
+        d2 = ((x[:, None, :] - a * x0[None]) ** 2).sum(-1)  # (3, N)
+        w = torch.softmax(-d2 / (2 * s**2), dim=1)
+        eps = (x[:, None, :] - a * x0[None]) / s  # the noise that takes x0 to x
+        mc = (w[:, :, None] * (x0[None] - eps)).sum(1)
+        torch.testing.assert_close(mix.flow_velocity(x, s), mc, rtol=0, atol=0.03)
+
+
+def test_flow_velocity_of_a_gaussian_is_the_derivative_of_its_affine_flow():
+    """One Gaussian: the flow is x_s = (1 - s) mu + sqrt((1 - s)^2 std^2 + s^2) z; v = -dx_s/ds (finite
+    differences, float64)."""
+    mu, std = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64), 0.3
+    mix = GaussianMixture(mu, std=std)
+    z = torch.randn(16, 3, generator=make_generator(12), dtype=torch.float64)
+
+    def path(s):
+        return (1 - s) * mu + math.sqrt((1 - s) ** 2 * std**2 + s**2) * z
+
+    h = 1e-6
+    for s in (0.05, 0.3, 0.7, 0.95):
+        fd = -(path(s + h) - path(s - h)) / (2 * h)
+        torch.testing.assert_close(mix.flow_velocity(path(s), s), fd, rtol=1e-7, atol=1e-7)
+
+
+def test_flow_velocity_ends_and_components():
+    mix = GaussianMixture([[-1.0], [2.0]], std=0.5)
+    x = torch.linspace(-3, 3, 7, dtype=torch.float64)[:, None]
+    # s = 1 (pure noise): v = E[x0] - x; s = 0 (data): finite
+    torch.testing.assert_close(mix.flow_velocity(x, 1.0), mix.means.mean() - x, rtol=1e-12, atol=1e-12)
+    assert torch.isfinite(mix.flow_velocity(x, 0.0)).all()
+    # the class-conditional field of component k is the one-Gaussian field of that component
+    single = GaussianMixture([[2.0]], std=0.5)
+    torch.testing.assert_close(mix.flow_velocity(x, 0.4, component=1), single.flow_velocity(x, 0.4))
+    with pytest.raises(ValueError, match="s must lie"):
+        mix.flow_velocity(x, 1.5)

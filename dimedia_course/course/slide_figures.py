@@ -2,8 +2,8 @@
 
 ``write_slide_figures(out_dir)`` writes small PNGs (a few seconds on a CPU, no training) into a git-ignored folder
 next to the decks (``book/slides/_figures``): noise schedules, the forward process on brain slices, DDPM vs DDIM
-trajectories and classifier-free guidance with the exact toy denoiser, and copies of the applications
-benchmark's example figures.
+trajectories, classifier-free guidance and rectified-flow paths with the exact toy models, and copies of the
+applications benchmark's example figures.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ def write_slide_figures(out_dir, applications_figures=None) -> list[Path]:
     from dimedia_course.course import viz
     from dimedia_course.data import mni152_slices
     from dimedia_course.sampling import sample
-    from dimedia_course.schedulers import DDIMScheduler, DDPMScheduler
+    from dimedia_course.schedulers import DDIMScheduler, DDPMScheduler, RFlowScheduler
     from dimedia_course.schedules import make_beta_schedule
-    from dimedia_course.toy import GaussianMixture, ToyDenoiser
+    from dimedia_course.toy import GaussianMixture, ToyDenoiser, ToyFlowModel
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -93,6 +93,30 @@ def write_slide_figures(out_dir, applications_figures=None) -> list[Path]:
         ax.set_xlim(-3.5, 4.5)
         ax.set_ylim(-2.5, 2.5)
     written.append(_save(fig, out / "cfg.png"))
+
+    # rectified flow: straight conditional paths vs the exact marginal flow (Euler, the one sampling loop)
+    flow_model = ToyFlowModel(mixture)
+    g = make_generator(1)
+    x0, eps = mixture.sample(30, generator=g).double(), torch.randn(30, 1, generator=g, dtype=torch.float64)
+    s_grid = torch.linspace(0, 1, 51, dtype=torch.float64)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3), sharey=True)
+    axes[0].plot(s_grid.numpy(), torch.stack([(1 - s) * x0 + s * eps for s in s_grid])[:, :, 0].numpy(), lw=0.7)
+    axes[0].set_title("conditional paths (cross)")
+    _, traj = sample(
+        flow_model,
+        RFlowScheduler(use_discrete_timesteps=False),
+        (30, 1, 1, 1),
+        num_inference_steps=100,
+        generator=make_generator(2),
+        return_trajectory=True,
+    )
+    traj = torch.stack(traj)[:, :, 0, 0, 0]
+    axes[1].plot(torch.linspace(1, 0, traj.shape[0]).numpy(), traj.numpy(), lw=0.7)
+    axes[1].set_title("marginal flow, exact velocity")
+    for ax in axes:
+        ax.invert_xaxis()
+        ax.set_xlabel("s (noise on the left, data on the right)")
+    written.append(_save(fig, out / "flow_paths.png"))
 
     source = Path(applications_figures) if applications_figures else None
     if source is not None and source.is_dir():
