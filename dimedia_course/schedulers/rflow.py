@@ -152,6 +152,7 @@ class RFlowScheduler:
         self.init_noise_sigma = 1.0
         self.input_img_size_numel = None
         self.set_timesteps(num_train_timesteps if not use_timestep_transform else 1, input_img_size_numel=1)
+        self.input_img_size_numel = None  # with the shift, set_timesteps must be told the image size
 
     def __repr__(self) -> str:
         return (
