@@ -12,6 +12,16 @@ Every image metric takes batches shaped ``(B, C, H, W)``; images live in ``[-1, 
 - :func:`auroc`    area under the ROC curve via the Mann-Whitney U statistic (Hanley & McNeil 1982).
 - :func:`mmd`      maximum mean discrepancy with a Gaussian (or linear) kernel, unbiased estimator of
   Gretton et al. 2012, eq. 3 (Lemma 6).
+- :func:`kid`      kernel inception distance's estimator: the unbiased MMD^2 with the cubic polynomial kernel
+  ``k(a, b) = (a . b / d + 1)^3`` (Binkowski et al. 2018, Sec. 3), here in a fixed feature space.
+- :func:`image_features` the fixed feature space of the sample-quality measures: the image average-pooled
+  to ``size x size`` and flattened (no learned network, so the measure cannot drift with one's training).
+- :func:`precision_recall` improved precision and recall of Kynkaenniemi et al. 2019 (eq. 1-3): k-NN
+  balls around each real (generated) feature estimate the real (generated) manifold.
+- :func:`nearest_neighbour_distance` distance of each sample to its nearest training image: a copy of a
+  training image (memorisation) sits at ~0, below the distance of a fresh real image.
+- :func:`sample_quality` all of the above for one sample set, each next to its *real-vs-real floor*: the
+  same measure for a second set of real images against the same held-out set (what a perfect model gets).
 - :func:`pairwise_ms_ssim` mean MS-SSIM over all pairs of a sample set: a *diversity* score (lower = more
   diverse), as used to evaluate medical generative models (e.g. Pinaya et al. 2022).
 """
@@ -24,7 +34,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["psnr", "ssim", "ms_ssim", "dice", "auroc", "mmd", "pairwise_ms_ssim", "MS_SSIM_WEIGHTS"]
+__all__ = [
+    "psnr",
+    "ssim",
+    "ms_ssim",
+    "dice",
+    "auroc",
+    "mmd",
+    "kid",
+    "image_features",
+    "precision_recall",
+    "nearest_neighbour_distance",
+    "sample_quality",
+    "pairwise_ms_ssim",
+    "MS_SSIM_WEIGHTS",
+]
 
 #: the five scale weights of Wang et al. 2003 (Sec. 3.2)
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -331,7 +355,9 @@ def _features(a, name: str) -> torch.Tensor:
     return a.reshape(a.shape[0], -1).double()
 
 
-def mmd(x, y, sigma: float | Sequence[float] | None = None, kernel: str = "gaussian") -> torch.Tensor:
+def mmd(
+    x, y, sigma: float | Sequence[float] | None = None, kernel: str = "gaussian", biased: bool = False
+) -> torch.Tensor:
     """Unbiased squared maximum mean discrepancy ``MMD_u^2`` (Gretton et al. 2012, eq. 3).
 
     ``MMD_u^2 = 1/(m(m-1)) sum_{i!=j} k(x_i,x_j) + 1/(n(n-1)) sum_{i!=j} k(y_i,y_j) - 2/(mn) sum_{i,j} k(x_i,y_j)``
@@ -342,9 +368,13 @@ def mmd(x, y, sigma: float | Sequence[float] | None = None, kernel: str = "gauss
         sigma: bandwidth(s) of the Gaussian kernel ``k(a, b) = exp(-|a - b|^2 / (2 sigma^2))``; a sequence
             sums several kernels; ``None`` uses the median pairwise distance of the pooled samples (median
             heuristic, Gretton et al. 2012, Sec. 8).
-        kernel: ``"gaussian"`` or ``"linear"`` (``k(a, b) = a . b``, as ``monai.metrics.MMDMetric``).
+        kernel: ``"gaussian"``, ``"linear"`` (``k(a, b) = a . b``, as ``monai.metrics.MMDMetric``) or
+            ``"polynomial"`` (``k(a, b) = (a . b / d + 1)^3`` with ``d`` the feature size, the kernel of KID).
+        biased: the biased estimator ``MMD_b^2`` (Gretton et al. 2012, eq. 5: the diagonal terms kept); it is
+            never negative and its value for two sets of the same distribution is ``O(1/n)``, a floor to
+            compare against.
 
-    Returns a 0-d float64 tensor; it can be slightly negative (unbiased), and is ~0 when both sets come
+    Returns a 0-d float64 tensor; the unbiased one can be slightly negative, and is ~0 when both sets come
     from the same distribution.
     """
     fx, fy = _features(x, "x"), _features(y, "y")
@@ -354,6 +384,9 @@ def mmd(x, y, sigma: float | Sequence[float] | None = None, kernel: str = "gauss
     m, n = fx.shape[0], fy.shape[0]
     if kernel == "linear":
         kxx, kyy, kxy = fx @ fx.T, fy @ fy.T, fx @ fy.T
+    elif kernel == "polynomial":
+        d = fx.shape[1]
+        kxx, kyy, kxy = (fx @ fx.T / d + 1) ** 3, (fy @ fy.T / d + 1) ** 3, (fx @ fy.T / d + 1) ** 3
     elif kernel == "gaussian":
         dxx, dyy, dxy = torch.cdist(fx, fx) ** 2, torch.cdist(fy, fy) ** 2, torch.cdist(fx, fy) ** 2
         if sigma is None:
@@ -371,7 +404,109 @@ def mmd(x, y, sigma: float | Sequence[float] | None = None, kernel: str = "gauss
         kyy = sum(torch.exp(-dyy / (2 * s**2)) for s in sigmas)
         kxy = sum(torch.exp(-dxy / (2 * s**2)) for s in sigmas)
     else:
-        raise ValueError(f"kernel must be 'gaussian' or 'linear', got {kernel!r}")
+        raise ValueError(f"kernel must be 'gaussian', 'linear' or 'polynomial', got {kernel!r}")
+    if biased:
+        return kxx.mean() + kyy.mean() - 2 * kxy.mean()
     term_xx = (kxx.sum() - kxx.diagonal().sum()) / (m * (m - 1))
     term_yy = (kyy.sum() - kyy.diagonal().sum()) / (n * (n - 1))
     return term_xx + term_yy - 2 * kxy.mean()
+
+
+def kid(x, y) -> torch.Tensor:
+    """The KID estimator (Binkowski et al. 2018, Sec. 3): unbiased ``MMD_u^2`` with the polynomial kernel
+    ``(a . b / d + 1)^3`` between the features ``x (m, d)`` and ``y (n, d)`` (any fixed feature space; the
+    paper's is Inception's pool layer, here :func:`image_features`)."""
+    return mmd(x, y, kernel="polynomial")
+
+
+# ----------------------------------------------------------------------------------- sample quality
+def image_features(images, size: int = 16) -> torch.Tensor:
+    """The fixed feature space of the sample-quality measures: ``(N, C, H, W)`` images average-pooled to
+    ``size x size`` (``F.adaptive_avg_pool2d``) and flattened to float64 vectors ``(N, C * size^2)``.
+
+    Pooling keeps the anatomy (ventricles, cortex outline) and drops pixel noise; it is a fixed function,
+    so a sample set and the real-vs-real floor are measured with exactly the same ruler."""
+    x = _as_image_batch(images, "images")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    return F.adaptive_avg_pool2d(x.double(), size).reshape(x.shape[0], -1)
+
+
+def _vectors(a, name: str) -> torch.Tensor:
+    a = torch.from_numpy(a) if isinstance(a, np.ndarray) else a
+    if not isinstance(a, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(a).__name__}")
+    if a.ndim != 2 or a.shape[0] < 1:
+        raise ValueError(f"{name} must be features shaped (N, D) with N >= 1, got shape {tuple(a.shape)}")
+    return a.double()
+
+
+def _kth_neighbour_radius(f: torch.Tensor, k: int, name: str) -> torch.Tensor:
+    """Distance of each row of ``f`` to its k-th nearest other row (itself excluded)."""
+    if f.shape[0] <= k:
+        raise ValueError(f"{name} needs more than k = {k} rows for k-NN radii, got {f.shape[0]}")
+    d = torch.cdist(f, f)
+    return d.kthvalue(k + 1, dim=1).values  # the 1st smallest is the distance 0 to itself
+
+
+def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaenniemi et al. 2019, eq. 1-3) of features ``fake (M, D)`` against
+    ``real (N, D)``.
+
+    The real manifold is the union of balls around each real feature with radius its distance to its
+    ``k``-th nearest real neighbour; *precision* is the fraction of fake features inside it (samples that look
+    real). *Recall* swaps the roles: the fraction of real features inside the fake manifold (how much of the
+    real variety the samples cover). The paper uses ``k = 3``.
+    """
+    fr, ff = _vectors(real, "real"), _vectors(fake, "fake")
+    if fr.shape[1] != ff.shape[1]:
+        raise ValueError(f"real and fake must have the same feature size, got {fr.shape[1]} and {ff.shape[1]}")
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    r_real, r_fake = _kth_neighbour_radius(fr, k, "real"), _kth_neighbour_radius(ff, k, "fake")
+    d = torch.cdist(ff, fr)  # (M, N)
+    precision = (d <= r_real[None, :]).any(dim=1).double().mean()
+    recall = (d <= r_fake[:, None]).any(dim=0).double().mean()
+    return float(precision), float(recall)
+
+
+def nearest_neighbour_distance(samples, train) -> torch.Tensor:
+    """Per-sample Euclidean distance ``(M,)`` from each row of ``samples (M, D)`` to its nearest row of
+    ``train (N, D)``: a memorised copy of a training image sits at ~0."""
+    fs, ft = _vectors(samples, "samples"), _vectors(train, "train")
+    if fs.shape[1] != ft.shape[1]:
+        raise ValueError(f"samples and train must have the same feature size, got {fs.shape[1]} and {ft.shape[1]}")
+    return torch.cdist(fs, ft).min(dim=1).values
+
+
+def sample_quality(samples, train, held_out, reference, k: int = 3, size: int = 16) -> dict:
+    """Every sample-quality measure of the course for one sample set, each with its real-vs-real floor.
+
+    Args:
+        samples: ``(M, C, H, W)`` generated images.
+        train: the training images (for the nearest-training-neighbour distance).
+        held_out: real images not trained on: the set everything is measured against.
+        reference: a second set of real images not trained on, ideally ``M`` of them: measured against
+            ``held_out`` exactly like ``samples``, it gives the floor a perfect model reaches.
+        k, size: the k of :func:`precision_recall` and the side of :func:`image_features`.
+
+    Returns a dict of floats: ``mmd`` / ``mmd_floor`` (biased Gaussian ``MMD_b^2``, one bandwidth for both:
+    the median pairwise distance of ``held_out``), ``kid`` / ``kid_floor``, ``precision`` / ``recall`` and
+    ``precision_floor`` / ``recall_floor``, ``nn_distance`` / ``nn_distance_floor`` (median over the set of
+    the distance to the nearest training image), ``mmd_ratio`` (``mmd / mmd_floor``: 1 is a perfect model).
+    """
+    fs, ft, fh, fr = (image_features(a, size) for a in (samples, train, held_out, reference))
+    dh = torch.cdist(fh, fh)
+    sigma = float(dh[~torch.eye(len(fh), dtype=torch.bool)].median().clamp_min(1e-12))
+    out = {
+        "mmd": float(mmd(fs, fh, sigma=sigma, biased=True)),
+        "mmd_floor": float(mmd(fr, fh, sigma=sigma, biased=True)),
+        "kid": float(kid(fs, fh)),
+        "kid_floor": float(kid(fr, fh)),
+    }
+    out["mmd_ratio"] = out["mmd"] / max(out["mmd_floor"], 1e-300)
+    out["precision"], out["recall"] = precision_recall(fh, fs, k)
+    out["precision_floor"], out["recall_floor"] = precision_recall(fh, fr, k)
+    out["nn_distance"] = float(nearest_neighbour_distance(fs, ft).median())
+    out["nn_distance_floor"] = float(nearest_neighbour_distance(fr, ft).median())
+    return out

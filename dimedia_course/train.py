@@ -29,6 +29,7 @@ import contextlib
 import copy
 import csv
 import dataclasses
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class RunConfig:
     ae_steps: int = 0  # model.kind latent: autoencoder steps (stage 1)
     batch_size: int = 32  # global batch, split over the processes
     lr: float = 2e-3
+    lr_schedule: str = "constant"  # constant | cosine (Loshchilov & Hutter 2017: lr * (1 + cos(pi * k / K)) / 2)
     optimizer: str = "adam"  # adam | sgd
     ema_decay: float | None = None
     p_uncond: float = 0.0
@@ -277,6 +279,8 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         raise ValueError(f"train.optimizer: expected 'adam' or 'sgd', got {run.optimizer!r}")
     optimiser_class = torch.optim.Adam if run.optimizer == "adam" else torch.optim.SGD
     optimiser = optimiser_class(model.parameters(), lr=run.lr)
+    if run.lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"train.lr_schedule: expected 'constant' or 'cosine', got {run.lr_schedule!r}")
     ae_optimiser = optimiser_class(ldm.autoencoder.parameters(), lr=run.lr) if latent else None
     scaler = torch.amp.GradScaler("cuda", enabled=run.amp and device.type == "cuda")
     start = 0
@@ -349,6 +353,10 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
                     t=t[mine].to(device),
                     noise=noise[mine].to(device),
                 )
+        if run.lr_schedule == "cosine" and not autoencoder_stage:  # decays over the diffusion steps only
+            k = step - run.ae_steps
+            for group in optimiser.param_groups:
+                group["lr"] = run.lr * 0.5 * (1 + math.cos(math.pi * k / run.steps))
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if run.grad_clip is not None:
@@ -375,7 +383,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
                         [
                             done,
                             f"{float(value):.6f}",
-                            run.lr,
+                            f"{optimiser.param_groups[0]['lr']:.6g}",
                             f"{seconds:.3f}",
                             f"{done * run.batch_size / seconds:.1f}",
                         ]

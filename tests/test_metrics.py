@@ -5,7 +5,20 @@ import pytest
 import torch
 
 from dimedia_course import make_generator
-from dimedia_course.metrics import auroc, dice, mmd, ms_ssim, pairwise_ms_ssim, psnr, ssim
+from dimedia_course.metrics import (
+    auroc,
+    dice,
+    image_features,
+    kid,
+    mmd,
+    ms_ssim,
+    nearest_neighbour_distance,
+    pairwise_ms_ssim,
+    precision_recall,
+    psnr,
+    sample_quality,
+    ssim,
+)
 
 
 def _pair(size=32, batch=3, seed=0):
@@ -152,3 +165,78 @@ def test_bad_inputs_raise_clear_errors():
         mmd(torch.rand(4, 3), torch.rand(4, 3), kernel="rbf")
     with pytest.raises(ValueError, match="weights"):
         ms_ssim(x, y, weights=(), win_size=5)
+
+
+def _oracle_mmd(x, y, kernel, biased):
+    """MMD^2 in float64 with scipy's cdist (Gretton et al. 2012, eq. 3 and 5)."""
+    from scipy.spatial.distance import cdist
+
+    def k(a, b):
+        if kernel == "polynomial":
+            return (a @ b.T / a.shape[1] + 1) ** 3
+        return np.exp(-cdist(a, b, "sqeuclidean") / (2 * 1.5**2))
+
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    if biased:
+        return kxx.mean() + kyy.mean() - 2 * kxy.mean()
+    m, n = len(x), len(y)
+    return (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean()
+
+
+def test_kid_and_biased_mmd_match_a_float64_formula():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(30, 6)), rng.normal(0.5, 1.2, size=(25, 6))
+    assert kid(x, y).item() == pytest.approx(_oracle_mmd(x, y, "polynomial", False), rel=1e-10)
+    assert mmd(x, y, sigma=1.5, biased=True).item() == pytest.approx(_oracle_mmd(x, y, "gaussian", True), rel=1e-10)
+    assert mmd(x, y, sigma=1.5).item() == pytest.approx(_oracle_mmd(x, y, "gaussian", False), rel=1e-10)
+
+
+def _oracle_precision_recall(real, fake, k):
+    """Kynkaenniemi et al. 2019, eq. 1-3, with scikit-learn's NearestNeighbors for the k-NN radii."""
+    from sklearn.neighbors import NearestNeighbors
+
+    def radii(f):
+        dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(f).kneighbors(f)
+        return dist[:, k]
+
+    def inside(points, centres, r):
+        return np.mean([np.any(np.linalg.norm(centres - p, axis=1) <= r) for p in points])
+
+    return inside(fake, real, radii(real)), inside(real, fake, radii(fake))
+
+
+def test_precision_recall_and_nn_distance_match_scikit_learn():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(2)
+    real = rng.normal(size=(80, 5))
+    fake = np.concatenate([rng.normal(size=(40, 5)) * 0.5, rng.normal(4.0, 1.0, size=(20, 5))])
+    p, r = precision_recall(real, fake, k=3)
+    p_ref, r_ref = _oracle_precision_recall(real, fake, 3)
+    assert (p, r) == (pytest.approx(p_ref), pytest.approx(r_ref))
+    assert p < 0.8 and r < 0.9  # the far cluster is not real; the shrunken one misses real variety
+    dist, _ = NearestNeighbors(n_neighbors=1).fit(real).kneighbors(fake)
+    np.testing.assert_allclose(nearest_neighbour_distance(fake, real).numpy(), dist[:, 0], rtol=1e-10)
+    same = precision_recall(real, real.copy(), k=3)
+    assert same == (1.0, 1.0)
+
+
+def test_sample_quality_puts_copies_and_noise_on_either_side_of_the_floor():
+    g = make_generator(4)
+    base = torch.nn.functional.avg_pool2d(torch.rand(8, 1, 16, 16, generator=g) * 2 - 1, 3, 1, 1)
+
+    def real(n):
+        return (base[torch.randint(0, 8, (n,), generator=g)] + 0.05 * torch.randn(n, 1, 16, 16, generator=g)).clamp(
+            -1, 1
+        )
+
+    train, held_out, reference = real(64), real(64), real(64)
+    assert image_features(train, size=8).shape == (64, 64)
+    good = sample_quality(reference, train, held_out, real(64), size=8)
+    assert good["mmd_ratio"] < 2 and good["precision"] > 0.8
+    noise = sample_quality(torch.rand(64, 1, 16, 16, generator=g) * 2 - 1, train, held_out, reference, size=8)
+    assert noise["mmd"] > 5 * noise["mmd_floor"] and noise["precision"] < 0.2
+    copies = sample_quality(train, train, held_out, reference, size=8)
+    assert copies["nn_distance"] == 0 < copies["nn_distance_floor"]
+    with pytest.raises(ValueError, match="k = 3"):
+        precision_recall(np.zeros((3, 2)), np.zeros((5, 2)))

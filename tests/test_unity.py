@@ -230,6 +230,7 @@ LAYERS = {  # a module may import only from its own layer or lower ones
     "latent": 4,
     "applications": 4,
     "train": 5,
+    "pretrained": 5,
     "configs": 5,
     "course": 6,
     "grading": 6,

@@ -21,6 +21,7 @@ import torch
 from dimedia_course.forward import q_sample
 
 __all__ = [
+    "quality_table",
     "to_numpy_images",
     "show_images",
     "plot_schedules",
@@ -378,3 +379,34 @@ def plot_curve(
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def quality_table(rows: Mapping[str, Mapping[str, float]]) -> str:
+    """An HTML table of :func:`dimedia_course.metrics.sample_quality` results, one row per sample set, each
+    measure next to its real-vs-real floor (myst-nb renders Markdown without tables, so this is HTML)."""
+    import html
+
+    cols = [
+        ("MMD&sup2; (&times;10&sup3;)", "mmd", 1e3, "{:.2f}"),
+        ("KID (&times;10&sup3;)", "kid", 1e3, "{:.2f}"),
+        ("precision", "precision", 1, "{:.2f}"),
+        ("recall", "recall", 1, "{:.2f}"),
+        ("NN distance to training", "nn_distance", 1, "{:.2f}"),
+    ]
+    head = "".join(f"<th>{name}<br><small>sample / real floor</small></th>" for name, *_ in cols)
+    body = []
+    for label, q in rows.items():
+        cells = "".join(
+            f"<td>{fmt.format(q[key] * scale)} / {fmt.format(q[key + '_floor'] * scale)}</td>"
+            for _, key, scale, fmt in cols
+        )
+        body.append(
+            f"<tr><td>{html.escape(str(label))}</td><td>{q['mmd'] / q['mmd_floor']:.1f}&times;</td>{cells}</tr>"
+        )
+    return (
+        "<table><thead><tr><th>samples</th><th>MMD / floor</th>"
+        + head
+        + "</tr></thead><tbody>"
+        + "".join(body)
+        + "</tbody></table>"
+    )

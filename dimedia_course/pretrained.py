@@ -1,0 +1,204 @@
+"""Shipped checkpoints: small models trained by ``python -m dimedia_course.train`` from a checked-in config.
+
+A demo page cannot train long enough while the website is built, so the course ships the EMA weights of
+longer runs (float16, a few MB) in ``dimedia_course/checkpoints/<name>.pt``, each with a record
+``<name>.json`` beside it (recipe, config hash, training time, machine, sample-quality measures of
+:func:`dimedia_course.metrics.sample_quality`). The checkpoint stores the hash of the config it was trained
+from (:func:`config_hash`: SHA-256 of the parsed config, so comments and key order do not count);
+:func:`load_pretrained` refuses a checkpoint whose config has changed since, with a one-line error that
+names the command that retrains it::
+
+    python -m dimedia_course.pretrained retrain cpu_ddpm_axial    # train, export, measure, write the record
+    python -m dimedia_course.pretrained publish cpu_ddpm_axial RUN  # the same for a finished train run
+    python -m dimedia_course.pretrained check                     # every shipped checkpoint matches its config
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from dimedia_course.checkpoint import load_checkpoint, save_checkpoint
+from dimedia_course.train import CONFIG_DIR, build_model, load_config, train
+
+__all__ = [
+    "CHECKPOINT_DIR",
+    "config_hash",
+    "load_pretrained",
+    "export_pretrained",
+    "real_reference_sets",
+    "evaluate_pretrained",
+    "publish",
+    "retrain",
+    "main",
+]
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+def config_hash(cfg) -> str:
+    """SHA-256 (first 16 hex digits) of a :class:`~dimedia_course.train.TrainConfig` as sorted JSON."""
+    text = json.dumps(dataclasses.asdict(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _retrain_hint(name: str) -> str:
+    return f"retrain it: python -m dimedia_course.pretrained retrain {name}"
+
+
+def load_pretrained(name: str, checkpoint_dir=None, config_dir=None) -> dict:
+    """Load the shipped checkpoint ``name`` and check it against ``configs/<name>.yaml``.
+
+    Returns ``{"model", "config", "meta"}``: the denoiser in float32 and eval mode with the EMA weights, the
+    :class:`~dimedia_course.train.TrainConfig` and the checkpoint's metadata. A missing file or a config whose
+    hash differs from the one stored in the checkpoint raises a one-line ``ValueError`` / ``FileNotFoundError``.
+    """
+    checkpoint_dir = Path(checkpoint_dir or CHECKPOINT_DIR)
+    config_path = Path(config_dir or CONFIG_DIR) / f"{name}.yaml"
+    path = checkpoint_dir / f"{name}.pt"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"pretrained {name!r}: no config {config_path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained {name!r}: no checkpoint {path}; {_retrain_hint(name)}")
+    cfg = load_config(config_path)
+    meta = load_checkpoint(path)["meta"]
+    expected, stored = config_hash(cfg), meta.get("config_hash")
+    if stored != expected:
+        raise ValueError(
+            f"checkpoint {path.name} was trained from config hash {stored} but {config_path.name} now hashes "
+            f"to {expected}; {_retrain_hint(name)}"
+        )
+    model = build_model(cfg.model)
+    state = load_checkpoint(path)["state_dict"]
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return {"model": model.eval(), "config": cfg, "meta": meta}
+
+
+def export_pretrained(run_dir, name: str, config_path=None, checkpoint_dir=None, **meta) -> Path:
+    """Write the EMA weights (float16) of the run in ``run_dir`` (``checkpoint.pt`` of
+    :func:`dimedia_course.train.train`) to ``<checkpoint_dir>/<name>.pt`` with the config hash."""
+    cfg = load_config(config_path or CONFIG_DIR / f"{name}.yaml")
+    state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=True)
+    weights = state["ema"] if state.get("ema") is not None else state["model"]
+    model = build_model(cfg.model)
+    model.load_state_dict(weights)
+    path = Path(checkpoint_dir or CHECKPOINT_DIR) / f"{name}.pt"
+    return save_checkpoint(
+        path,
+        model.half(),
+        config_hash=config_hash(cfg),
+        config=dataclasses.asdict(cfg),
+        step=int(state["step"]),
+        **meta,
+    )
+
+
+def real_reference_sets(cfg, n: int = 256) -> dict:
+    """The real images of the quality measures of a config on MNI152: the training set of the config, a
+    held-out set and a second real set of ``n`` slices each (fresh augmentation draws, seeds 1 and 2)."""
+    from dimedia_course.data import load_dataset, mni152_slices
+
+    if cfg.data.name != "mni152":
+        raise ValueError(f"real_reference_sets: only data.name 'mni152' is supported, got {cfg.data.name!r}")
+    train_images, _ = load_dataset("mni152", size=cfg.data.size, n=cfg.data.n)
+    held_out = mni152_slices(n=n, size=cfg.data.size, seed=1)
+    reference = mni152_slices(n=n, size=cfg.data.size, seed=2)
+    return {"train": train_images, "held_out": held_out, "reference": reference}
+
+
+def evaluate_pretrained(model, cfg, n: int = 256, n_ddpm: int = 64, seed: int = 0) -> dict:
+    """Sample ``n`` images with DDIM-50 and ``n_ddpm`` with DDPM-1000 (``0``: none; 1000 network calls are
+    slow on a CPU) and measure each set against the real sets of :func:`real_reference_sets` with
+    :func:`dimedia_course.metrics.sample_quality` (its floor: as many real reference slices as samples)."""
+    from dimedia_course import make_generator
+    from dimedia_course.metrics import sample_quality
+    from dimedia_course.sampling import sample
+    from dimedia_course.schedulers import DDIMScheduler, DDPMScheduler
+
+    real = real_reference_sets(cfg, n)
+    s = cfg.schedule
+    out = {}
+    samplers = {"ddim50": (DDIMScheduler, 50, n)} | ({"ddpm1000": (DDPMScheduler, None, n_ddpm)} if n_ddpm else {})
+    for key, (cls, steps, count) in samplers.items():
+        scheduler = cls(s.num_train_timesteps, s.schedule, prediction_type=s.prediction_type)
+        tic = time.perf_counter()
+        with torch.no_grad():
+            x = sample(
+                model,
+                scheduler,
+                (count, 1, cfg.data.size, cfg.data.size),
+                num_inference_steps=steps,
+                generator=make_generator(seed),
+            )
+        quality = sample_quality(x, real["train"], real["held_out"], real["reference"][:count])
+        out[key] = {k: round(v, 6) for k, v in quality.items()}
+        out[key] |= {"n": count, "sampling_seconds": round(time.perf_counter() - tic)}
+    return out
+
+
+def publish(name: str, run_dir, n_eval: int = 256) -> dict:
+    """Export the finished run in ``run_dir`` of ``configs/<name>.yaml``, measure it and write the record
+    ``<name>.json`` beside the checkpoint (training time: the last row of the run's ``metrics.csv``)."""
+    import csv
+
+    cfg = load_config(CONFIG_DIR / f"{name}.yaml")
+    with (Path(run_dir) / "metrics.csv").open() as fh:
+        minutes = float(list(csv.DictReader(fh))[-1]["seconds"]) / 60
+    machine = f"{platform.machine()}, {torch.get_num_threads()} CPU thread(s), no GPU"
+    path = export_pretrained(run_dir, name, training_minutes=round(minutes, 2), machine=machine)
+    model = load_pretrained(name)["model"]
+    record = {
+        "name": name,
+        "config": f"dimedia_course/configs/{name}.yaml",
+        "config_hash": config_hash(cfg),
+        "recipe": dataclasses.asdict(cfg),
+        "training_minutes": round(minutes, 2),
+        "machine": machine,
+        "checkpoint": f"dimedia_course/checkpoints/{path.name}",
+        "checkpoint_bytes": path.stat().st_size,
+        "metrics": evaluate_pretrained(model, cfg, n_eval),
+        "metrics_note": "sample_quality of dimedia_course.metrics: n samples vs n held-out real slices; the "
+        "_floor values are a second set of n real slices measured the same way",
+        "retrain": f"python -m dimedia_course.pretrained retrain {name}",
+    }
+    path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record
+
+
+def retrain(name: str, out_dir=None, n_eval: int = 256) -> dict:
+    """Train ``configs/<name>.yaml`` with :func:`dimedia_course.train.train`, then :func:`publish` it."""
+    out_dir = Path(out_dir or Path("runs") / name)
+    train(load_config(CONFIG_DIR / f"{name}.yaml"), out_dir, progress=False)
+    return publish(name, out_dir, n_eval)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dimedia_course.pretrained", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("retrain", help="train, export and measure one shipped checkpoint")
+    r.add_argument("name", help="config name in dimedia_course/configs (without .yaml)")
+    r.add_argument("--out", type=Path, default=None, help="run folder (default runs/<name>)")
+    p = sub.add_parser("publish", help="export and measure a finished run of `python -m dimedia_course.train`")
+    p.add_argument("name", help="config name in dimedia_course/configs (without .yaml)")
+    p.add_argument("run_dir", type=Path, help="the --out folder of that run")
+    sub.add_parser("check", help="check every shipped checkpoint against its config")
+    args = parser.parse_args(argv)
+    if args.command in ("retrain", "publish"):
+        record = retrain(args.name, args.out) if args.command == "retrain" else publish(args.name, args.run_dir)
+        print(json.dumps(record["metrics"], indent=2))
+        return 0
+    for path in sorted(CHECKPOINT_DIR.glob("*.pt")):
+        load_pretrained(path.stem)
+        print(f"{path.name}: matches {path.stem}.yaml")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

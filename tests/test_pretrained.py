@@ -1,0 +1,52 @@
+"""Shipped checkpoints: export, the config-hash check and its one-line error."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from dimedia_course.pretrained import CHECKPOINT_DIR, config_hash, export_pretrained, load_pretrained
+from dimedia_course.train import load_config, train
+
+TINY = """# a comment does not change the hash
+data: {name: mni152, size: 16, n: 16}
+model: {kind: small_unet, base_channels: 8}
+train: {steps: 2, batch_size: 4, ema_decay: 0.9, checkpoint_every: 2, log_every: 1}
+"""
+
+
+def test_export_load_and_hash_mismatch(tmp_path):
+    configs, ckpts = tmp_path / "configs", tmp_path / "ckpts"
+    configs.mkdir()
+    (configs / "tiny.yaml").write_text(TINY)
+    cfg = load_config(configs / "tiny.yaml")
+    result = train(cfg, tmp_path / "run", progress=False)
+    path = export_pretrained(tmp_path / "run", "tiny", configs / "tiny.yaml", ckpts, training_minutes=0.1)
+    loaded = load_pretrained("tiny", ckpts, configs)
+    assert loaded["meta"]["config_hash"] == config_hash(cfg) and loaded["meta"]["step"] == 2
+    for p_loaded, p_ema in zip(loaded["model"].parameters(), result["ema_model"].parameters()):
+        assert p_loaded.dtype == torch.float32
+        torch.testing.assert_close(p_loaded, p_ema.half().float())  # float16 on disk
+    assert path.stat().st_size < 2_000_000
+    (configs / "tiny.yaml").write_text("# reformatted\n" + TINY.replace("n: 16}", "n: 16 }"))
+    load_pretrained("tiny", ckpts, configs)  # same parsed config: same hash
+    (configs / "tiny.yaml").write_text(TINY.replace("steps: 2", "steps: 3"))
+    with pytest.raises(
+        ValueError,
+        match=r"^checkpoint tiny.pt was trained from config hash \w+ but tiny.yaml now "
+        r"hashes to \w+; retrain it: python -m dimedia_course.pretrained retrain tiny$",
+    ):
+        load_pretrained("tiny", ckpts, configs)
+    with pytest.raises(FileNotFoundError, match="no checkpoint .*retrain it"):
+        load_pretrained("tiny", tmp_path / "elsewhere", configs)
+
+
+def test_config_hash_changes_with_any_field():
+    cfg = load_config("cpu_ddpm_axial.yaml")
+    assert config_hash(cfg) == config_hash(load_config("cpu_ddpm_axial.yaml"))
+    assert config_hash(cfg) != config_hash(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr=2e-3)))
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt")))
+def test_shipped_checkpoints_match_their_configs(name):
+    assert load_pretrained(name)["model"] is not None
