@@ -43,6 +43,7 @@ ASSIGNMENTS = {
     "a04_guidance": "guidance.ipynb",
     "a05_latent_diffusion": "latent_diffusion.ipynb",
     "a06_anomaly_detection": "anomaly_detection.ipynb",
+    "a07_flow_matching": "flow_matching.ipynb",
 }
 ORGANISERS = ("Yuyang Xue", "Nefeli Gkouti", "Julia Wolleb", "Sotirios A. Tsaftaris")
 SEED_LINKS = (

@@ -122,9 +122,7 @@ def test_step_errors():
     with pytest.raises(ValueError, match="next_timestep"):
         sched.step(x, 250, x, next_timestep=500)
     with pytest.raises(ValueError, match="input_img_size_numel"):
-        s = RFlowScheduler(use_timestep_transform=True)
-        s.input_img_size_numel = None
-        s.set_timesteps(4)
+        RFlowScheduler(use_timestep_transform=True).set_timesteps(4)
     with pytest.raises(ValueError, match="sample_method"):
         RFlowScheduler(sample_method="beta")
 
