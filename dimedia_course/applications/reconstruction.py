@@ -11,8 +11,10 @@ A diffusion model trained on fully sampled images supplies the missing informati
 sampling the clean estimate ``x0_hat`` is pulled towards the measurements after every step:
 
 - ``method="dc"``: *data consistency*. For MRI the measured k-space of ``x0_hat`` is replaced by the
-  acquired samples, ``x0 <- Re F^{-1}(M y + (1 - M) F x0_hat)``, a projection onto the measurement set
-  (Chung & Ye 2022, "score-MRI", eq. 9). For CT a few conjugate-gradient steps on
+  acquired samples, ``x0 <- F^{-1}(M_s y_s + (1 - M_s) F x0_hat)``, the orthogonal projection onto the
+  real images consistent with the measurements (Chung & Ye 2022, "score-MRI", eq. 9); ``M_s, y_s`` are the
+  mask and samples completed by the conjugate symmetry of a real image's k-space
+  (:meth:`MRIOperator.project`). For CT a few conjugate-gradient steps on
   ``||A x - y||^2`` start from ``x0_hat`` (Chung, Lee & Ye 2024, "DDS").
 - ``method="dps"``: *diffusion posterior sampling* (Chung et al. 2023, Alg. 1): subtract
   ``zeta_t grad_{x_t} ||y - A(x0_hat(x_t))||`` after each step, differentiating through the network.
@@ -96,6 +98,16 @@ def cartesian_mask(
     return lines.float().expand(height, width).reshape(1, 1, height, width).clone()
 
 
+def _mirror(k: torch.Tensor) -> torch.Tensor:
+    """``k -> -k`` on a centred k-space (:func:`fft2c` layout): index ``i`` holds frequency ``i - n // 2``."""
+    out = k
+    for dim in (-2, -1):
+        n = k.shape[dim]
+        index = (2 * (n // 2) - torch.arange(n, device=k.device)) % n
+        out = out.index_select(dim, index)
+    return out
+
+
 class MRIOperator:
     """Single-coil Cartesian MRI forward model ``A(x) = M . F x`` with an undersampling mask ``M``.
 
@@ -132,12 +144,33 @@ class MRIOperator:
         return ifft2c(self.mask.to(kspace.device) * kspace).real
 
     def project(self, x: torch.Tensor, kspace: torch.Tensor) -> torch.Tensor:
-        """Hard data consistency (Chung & Ye 2022, eq. 9): keep ``x``'s unmeasured k-space, put back ``y``."""
+        """Hard data consistency (Chung & Ye 2022, eq. 9): the orthogonal projection of the *real* image ``x``
+        onto the real images whose measured k-space equals ``y``.
+
+        The k-space of a real image is conjugate-symmetric, ``X(-k) = conj X(k)``, so a sample at ``k`` also
+        fixes ``-k``. The step therefore works with the symmetrised mask ``M_s = M or P(M)`` (``P`` mirrors
+        ``k -> -k``) and measurements ``y_s = (M y + P conj(M y)) / (M + P M)`` (the mean where both mirror
+        entries were measured, the least-squares fit for noisy data), and replaces ``x``'s k-space there:
+        ``x <- F^{-1}(M_s y_s + (1 - M_s) F x)``. That k-space is conjugate-symmetric, so the result is real
+        (the ``.real`` only drops rounding), the step is idempotent, and for measurements of a real image the
+        measured entries equal ``y`` to float precision. Replacing on ``M`` alone and taking the real part
+        would halve every sample whose mirror is unmeasured, so it would not be a projection.
+        """
         self._check(x, "x")
         self._check(kspace, "kspace")
-        m = self.mask.to(x.device)
+        m_s, y_s = self.symmetric_measurements(kspace)
         k = fft2c(x.to(torch.complex64))
-        return ifft2c(m * kspace + (1 - m) * k).real.to(x.dtype)
+        return ifft2c(m_s * y_s + (1 - m_s) * k).real.to(x.dtype)
+
+    def symmetric_measurements(self, kspace: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The conjugate-symmetric completion ``(M_s, y_s)`` of mask and measurements used by :meth:`project`."""
+        self._check(kspace, "kspace")
+        m = self.mask.to(kspace.device)
+        y = m * kspace.to(torch.complex64)
+        count = m + _mirror(m)
+        m_s = (count > 0).to(m.dtype)
+        y_s = (y + _mirror(y).conj()) / count.clamp_min(1)
+        return m_s, y_s
 
     def residual_norm(self, x: torch.Tensor, kspace: torch.Tensor) -> torch.Tensor:
         """Sum over the batch of the per-image ``||y - A(x)||_2`` (the DPS likelihood term)."""
