@@ -198,3 +198,33 @@ def test_bad_inputs_raise_clear_errors():
         diffusion_reconstruct(model, sched, object(), op(x))
     with pytest.raises(TypeError, match="scheduler"):
         diffusion_reconstruct(model, object(), op, op(x))
+
+
+@pytest.mark.parametrize("n_iter", [150, 300])
+def test_conjugate_gradient_float32_stays_bounded_float64_lstsq_oracle(n_iter):
+    # sparse-view CT normal operator, rank 95 of 256: the old recursive residual blew up (|x| ~ 1e9 at 300)
+    op = CTOperator(16, n_views=6)
+    basis = torch.eye(256, dtype=torch.float64).view(256, 1, 16, 16)
+    a = op.project_attenuation(basis).reshape(256, -1).T.numpy()
+    normal_np = a.T @ a
+    rng = np.random.default_rng(0)
+    x0, truth = rng.uniform(0, 1, (2, 256))
+    rhs = normal_np @ truth
+    expected = x0 + np.linalg.pinv(normal_np) @ (rhs - normal_np @ x0)  # float64 least squares from x0
+    got = conjugate_gradient(
+        lambda v: op.adjoint(op.project_attenuation(v)),
+        torch.tensor(rhs, dtype=torch.float32).view(1, 1, 16, 16),
+        torch.tensor(x0, dtype=torch.float32).view(1, 1, 16, 16),
+        n_iter=n_iter,
+    )
+    got = got.double().numpy().ravel()
+    assert np.abs(got).max() < 2 * np.abs(expected).max()
+    assert np.abs(got - expected).max() < 0.05
+
+
+def test_conjugate_gradient_bad_arguments():
+    rhs = torch.ones(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="n_iter"):
+        conjugate_gradient(lambda v: v, rhs, rhs, n_iter=0)
+    with pytest.raises(ValueError, match="tol"):
+        conjugate_gradient(lambda v: v, rhs, rhs, tol=-1.0)

@@ -278,26 +278,60 @@ class CTOperator:
         return 2 * u - 1
 
 
-def conjugate_gradient(operator, rhs: torch.Tensor, x0: torch.Tensor, n_iter: int = 5) -> torch.Tensor:
+def conjugate_gradient(
+    operator,
+    rhs: torch.Tensor,
+    x0: torch.Tensor,
+    n_iter: int = 5,
+    tol: float = 1e-6,
+    restart_every: int = 10,
+) -> torch.Tensor:
     """Conjugate gradients for ``operator(x) = rhs`` with a symmetric PSD ``operator``, per batch item
-    (Hestenes & Stiefel 1952). Few iterations from a good start act as a regularised solve."""
-    n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
+    (Hestenes & Stiefel 1952). Few iterations from a good start act as a regularised solve.
+
+    Args:
+        n_iter: maximum number of iterations (an int >= 1).
+        tol: an item stops once ``||rhs - operator(x)|| <= tol * ||rhs||`` (a number >= 0; 0 runs all
+            ``n_iter`` iterations unless the search direction loses all curvature).
+        restart_every: every this many iterations the residual is recomputed as ``rhs - operator(x)``
+            (residual replacement) instead of trusting the recursion ``r <- r - alpha A p``, whose
+            rounding otherwise drifts into the null space of a singular operator (in float32, e.g. a
+            sparse-view CT normal operator, the iterate then grows without bound after ~100 iterations).
+
+    An item also stops when its search direction has no curvature left (``p^T A p`` at rounding level), so
+    more iterations than needed never make the solution worse.
+    """
+    n_iter = check_positive_int(n_iter, "n_iter")
+    restart_every = check_positive_int(restart_every, "restart_every")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not math.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
 
     def dot(a, b):
         return (a * b).flatten(1).sum(dim=1).view(-1, 1, 1, 1)
 
+    eps = torch.finfo(rhs.dtype).eps if rhs.is_floating_point() else 1e-7
+    threshold = tol * dot(rhs, rhs).sqrt()
     x = x0.clone()
     r = rhs - operator(x)
     p = r.clone()
     rs = dot(r, r)
-    for _ in range(n_iter):
+    active = rs.sqrt() > threshold
+    for it in range(1, n_iter + 1):
+        if not bool(active.any()):
+            break
         ap = operator(p)
-        alpha = rs / dot(p, ap).clamp_min(1e-12)
+        curvature = dot(p, ap)
+        # no curvature left at rounding level: p lies (numerically) in the null space
+        active = active & (curvature > eps * dot(p, p).sqrt() * ap.flatten(1).norm(dim=1).view(-1, 1, 1, 1))
+        alpha = torch.where(active, rs / curvature.clamp_min(torch.finfo(curvature.dtype).tiny), 0.0)
         x = x + alpha * p
-        r = r - alpha * ap
+        # every restart_every iterations the true residual replaces the recursive one (van der Vorst & Ye 2000)
+        r = rhs - operator(x) if it % restart_every == 0 else r - alpha * ap
         rs_new = dot(r, r)
-        p = r + (rs_new / rs.clamp_min(1e-12)) * p
-        rs = rs_new
+        beta = torch.where(active, rs_new / rs.clamp_min(torch.finfo(rs.dtype).tiny), 0.0)
+        p = torch.where(active, r + beta * p, p)
+        rs = torch.where(active, rs_new, rs)
+        active = active & (rs.sqrt() > threshold)
     return x
 
 
