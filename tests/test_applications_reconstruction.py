@@ -65,11 +65,49 @@ def test_mri_zero_filled_and_projection():
     zf = op.zero_filled(k)
     assert zf.shape == x.shape and not zf.is_complex()
     assert 10 < psnr(zf.clamp(-1, 1), x).item() < 40
-    # projecting the zero image gives the zero-filled image; projecting the truth keeps it
-    torch.testing.assert_close(op.project(torch.zeros_like(x), k), zf, atol=1e-5, rtol=0)
+    # projecting the truth keeps it; with a mirror-symmetric mask projecting zero gives the zero-filled image
     torch.testing.assert_close(op.project(x, k), x, atol=1e-5, rtol=0)
+    lines = torch.zeros(32)
+    lines[[3, 29, 16, 15, 17]] = 1  # column i's mirror is (32 - i) % 32
+    sym = MRIOperator(lines.expand(32, 32).clone())
+    torch.testing.assert_close(sym.project(torch.zeros_like(x), sym(x)), sym.zero_filled(sym(x)), atol=1e-5, rtol=0)
     full = MRIOperator(cartesian_mask(32, 1))
     torch.testing.assert_close(full.zero_filled(full(x)), x, atol=1e-5, rtol=0)
+
+
+def _np_fft2c(img):
+    """Independent float64 centred orthonormal FFT (numpy)."""
+    return np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(img, axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (7, 9), (32, 32)])
+def test_mri_projection_is_the_real_domain_projection_numpy_oracle(shape):
+    # an asymmetric mask: most sampled columns have an unsampled mirror (the old code halved those samples)
+    h, w = shape
+    rng = np.random.default_rng(0)
+    mask = np.zeros((h, w))
+    mask[:, rng.choice(w, size=max(2, w // 3), replace=False)] = 1
+    mask[:, w // 2] = 1
+    truth, start = rng.uniform(-1, 1, (2, h, w))
+    y = mask * _np_fft2c(truth)  # float64 measurements of a real image
+    op = MRIOperator(torch.tensor(mask, dtype=torch.float32))
+    kspace = torch.from_numpy(y).to(torch.complex64)[None, None]
+    out = op.project(torch.tensor(start, dtype=torch.float32)[None, None], kspace)
+    got = out[0, 0].double().numpy()
+    # measured entries equal the measurements to float precision
+    scale = np.abs(y).max()
+    assert np.abs(mask * _np_fft2c(got) - y).max() < 1e-5 * scale
+    # idempotent
+    again = op.project(out, kspace)[0, 0].double().numpy()
+    assert np.abs(again - got).max() < 1e-5
+    if h * w <= 64:  # oracle: orthogonal projection onto {x real: M F x = y} by float64 least squares
+        basis = np.eye(h * w).reshape(h * w, h, w)
+        rows = mask.ravel() > 0
+        a_c = np.stack([_np_fft2c(b).ravel()[rows] for b in basis], axis=1)
+        a = np.concatenate([a_c.real, a_c.imag])
+        b = np.concatenate([y.ravel()[rows].real, y.ravel()[rows].imag])
+        expected = start.ravel() - np.linalg.pinv(a) @ (a @ start.ravel() - b)
+        np.testing.assert_allclose(got.ravel(), expected, atol=1e-5)
 
 
 def test_ct_projector_matches_skimage_radon_and_adjoint():
@@ -160,3 +198,33 @@ def test_bad_inputs_raise_clear_errors():
         diffusion_reconstruct(model, sched, object(), op(x))
     with pytest.raises(TypeError, match="scheduler"):
         diffusion_reconstruct(model, object(), op, op(x))
+
+
+@pytest.mark.parametrize("n_iter", [150, 300])
+def test_conjugate_gradient_float32_stays_bounded_float64_lstsq_oracle(n_iter):
+    # sparse-view CT normal operator, rank 95 of 256: the old recursive residual blew up (|x| ~ 1e9 at 300)
+    op = CTOperator(16, n_views=6)
+    basis = torch.eye(256, dtype=torch.float64).view(256, 1, 16, 16)
+    a = op.project_attenuation(basis).reshape(256, -1).T.numpy()
+    normal_np = a.T @ a
+    rng = np.random.default_rng(0)
+    x0, truth = rng.uniform(0, 1, (2, 256))
+    rhs = normal_np @ truth
+    expected = x0 + np.linalg.pinv(normal_np) @ (rhs - normal_np @ x0)  # float64 least squares from x0
+    got = conjugate_gradient(
+        lambda v: op.adjoint(op.project_attenuation(v)),
+        torch.tensor(rhs, dtype=torch.float32).view(1, 1, 16, 16),
+        torch.tensor(x0, dtype=torch.float32).view(1, 1, 16, 16),
+        n_iter=n_iter,
+    )
+    got = got.double().numpy().ravel()
+    assert np.abs(got).max() < 2 * np.abs(expected).max()
+    assert np.abs(got - expected).max() < 0.05
+
+
+def test_conjugate_gradient_bad_arguments():
+    rhs = torch.ones(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="n_iter"):
+        conjugate_gradient(lambda v: v, rhs, rhs, n_iter=0)
+    with pytest.raises(ValueError, match="tol"):
+        conjugate_gradient(lambda v: v, rhs, rhs, tol=-1.0)

@@ -11,8 +11,10 @@ A diffusion model trained on fully sampled images supplies the missing informati
 sampling the clean estimate ``x0_hat`` is pulled towards the measurements after every step:
 
 - ``method="dc"``: *data consistency*. For MRI the measured k-space of ``x0_hat`` is replaced by the
-  acquired samples, ``x0 <- Re F^{-1}(M y + (1 - M) F x0_hat)``, a projection onto the measurement set
-  (Chung & Ye 2022, "score-MRI", eq. 9). For CT a few conjugate-gradient steps on
+  acquired samples, ``x0 <- F^{-1}(M_s y_s + (1 - M_s) F x0_hat)``, the orthogonal projection onto the
+  real images consistent with the measurements (Chung & Ye 2022, "score-MRI", eq. 9); ``M_s, y_s`` are the
+  mask and samples completed by the conjugate symmetry of a real image's k-space
+  (:meth:`MRIOperator.project`). For CT a few conjugate-gradient steps on
   ``||A x - y||^2`` start from ``x0_hat`` (Chung, Lee & Ye 2024, "DDS").
 - ``method="dps"``: *diffusion posterior sampling* (Chung et al. 2023, Alg. 1): subtract
   ``zeta_t grad_{x_t} ||y - A(x0_hat(x_t))||`` after each step, differentiating through the network.
@@ -96,6 +98,16 @@ def cartesian_mask(
     return lines.float().expand(height, width).reshape(1, 1, height, width).clone()
 
 
+def _mirror(k: torch.Tensor) -> torch.Tensor:
+    """``k -> -k`` on a centred k-space (:func:`fft2c` layout): index ``i`` holds frequency ``i - n // 2``."""
+    out = k
+    for dim in (-2, -1):
+        n = k.shape[dim]
+        index = (2 * (n // 2) - torch.arange(n, device=k.device)) % n
+        out = out.index_select(dim, index)
+    return out
+
+
 class MRIOperator:
     """Single-coil Cartesian MRI forward model ``A(x) = M . F x`` with an undersampling mask ``M``.
 
@@ -132,12 +144,33 @@ class MRIOperator:
         return ifft2c(self.mask.to(kspace.device) * kspace).real
 
     def project(self, x: torch.Tensor, kspace: torch.Tensor) -> torch.Tensor:
-        """Hard data consistency (Chung & Ye 2022, eq. 9): keep ``x``'s unmeasured k-space, put back ``y``."""
+        """Hard data consistency (Chung & Ye 2022, eq. 9): the orthogonal projection of the *real* image ``x``
+        onto the real images whose measured k-space equals ``y``.
+
+        The k-space of a real image is conjugate-symmetric, ``X(-k) = conj X(k)``, so a sample at ``k`` also
+        fixes ``-k``. The step therefore works with the symmetrised mask ``M_s = M or P(M)`` (``P`` mirrors
+        ``k -> -k``) and measurements ``y_s = (M y + P conj(M y)) / (M + P M)`` (the mean where both mirror
+        entries were measured, the least-squares fit for noisy data), and replaces ``x``'s k-space there:
+        ``x <- F^{-1}(M_s y_s + (1 - M_s) F x)``. That k-space is conjugate-symmetric, so the result is real
+        (the ``.real`` only drops rounding), the step is idempotent, and for measurements of a real image the
+        measured entries equal ``y`` to float precision. Replacing on ``M`` alone and taking the real part
+        would halve every sample whose mirror is unmeasured, so it would not be a projection.
+        """
         self._check(x, "x")
         self._check(kspace, "kspace")
-        m = self.mask.to(x.device)
+        m_s, y_s = self.symmetric_measurements(kspace)
         k = fft2c(x.to(torch.complex64))
-        return ifft2c(m * kspace + (1 - m) * k).real.to(x.dtype)
+        return ifft2c(m_s * y_s + (1 - m_s) * k).real.to(x.dtype)
+
+    def symmetric_measurements(self, kspace: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The conjugate-symmetric completion ``(M_s, y_s)`` of mask and measurements used by :meth:`project`."""
+        self._check(kspace, "kspace")
+        m = self.mask.to(kspace.device)
+        y = m * kspace.to(torch.complex64)
+        count = m + _mirror(m)
+        m_s = (count > 0).to(m.dtype)
+        y_s = (y + _mirror(y).conj()) / count.clamp_min(1)
+        return m_s, y_s
 
     def residual_norm(self, x: torch.Tensor, kspace: torch.Tensor) -> torch.Tensor:
         """Sum over the batch of the per-image ``||y - A(x)||_2`` (the DPS likelihood term)."""
@@ -245,26 +278,60 @@ class CTOperator:
         return 2 * u - 1
 
 
-def conjugate_gradient(operator, rhs: torch.Tensor, x0: torch.Tensor, n_iter: int = 5) -> torch.Tensor:
+def conjugate_gradient(
+    operator,
+    rhs: torch.Tensor,
+    x0: torch.Tensor,
+    n_iter: int = 5,
+    tol: float = 1e-6,
+    restart_every: int = 10,
+) -> torch.Tensor:
     """Conjugate gradients for ``operator(x) = rhs`` with a symmetric PSD ``operator``, per batch item
-    (Hestenes & Stiefel 1952). Few iterations from a good start act as a regularised solve."""
-    n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
+    (Hestenes & Stiefel 1952). Few iterations from a good start act as a regularised solve.
+
+    Args:
+        n_iter: maximum number of iterations (an int >= 1).
+        tol: an item stops once ``||rhs - operator(x)|| <= tol * ||rhs||`` (a number >= 0; 0 runs all
+            ``n_iter`` iterations unless the search direction loses all curvature).
+        restart_every: every this many iterations the residual is recomputed as ``rhs - operator(x)``
+            (residual replacement) instead of trusting the recursion ``r <- r - alpha A p``, whose
+            rounding otherwise drifts into the null space of a singular operator (in float32, e.g. a
+            sparse-view CT normal operator, the iterate then grows without bound after ~100 iterations).
+
+    An item also stops when its search direction has no curvature left (``p^T A p`` at rounding level), so
+    more iterations than needed never make the solution worse.
+    """
+    n_iter = check_positive_int(n_iter, "n_iter")
+    restart_every = check_positive_int(restart_every, "restart_every")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not math.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
 
     def dot(a, b):
         return (a * b).flatten(1).sum(dim=1).view(-1, 1, 1, 1)
 
+    eps = torch.finfo(rhs.dtype).eps if rhs.is_floating_point() else 1e-7
+    threshold = tol * dot(rhs, rhs).sqrt()
     x = x0.clone()
     r = rhs - operator(x)
     p = r.clone()
     rs = dot(r, r)
-    for _ in range(n_iter):
+    active = rs.sqrt() > threshold
+    for it in range(1, n_iter + 1):
+        if not bool(active.any()):
+            break
         ap = operator(p)
-        alpha = rs / dot(p, ap).clamp_min(1e-12)
+        curvature = dot(p, ap)
+        # no curvature left at rounding level: p lies (numerically) in the null space
+        active = active & (curvature > eps * dot(p, p).sqrt() * ap.flatten(1).norm(dim=1).view(-1, 1, 1, 1))
+        alpha = torch.where(active, rs / curvature.clamp_min(torch.finfo(curvature.dtype).tiny), 0.0)
         x = x + alpha * p
-        r = r - alpha * ap
+        # every restart_every iterations the true residual replaces the recursive one (van der Vorst & Ye 2000)
+        r = rhs - operator(x) if it % restart_every == 0 else r - alpha * ap
         rs_new = dot(r, r)
-        p = r + (rs_new / rs.clamp_min(1e-12)) * p
-        rs = rs_new
+        beta = torch.where(active, rs_new / rs.clamp_min(torch.finfo(rs.dtype).tiny), 0.0)
+        p = torch.where(active, r + beta * p, p)
+        rs = torch.where(active, rs_new, rs)
+        active = active & (rs.sqrt() > threshold)
     return x
 
 
