@@ -267,3 +267,16 @@ def test_cosine_lr_schedule_decays_to_zero_and_bad_names_are_named(tmp_path):
     assert lrs == pytest.approx(expected, rel=1e-4)
     with pytest.raises(ValueError, match="train.lr_schedule"):
         train(load_config("cpu_demo.yaml", TINY + ["train.lr_schedule=step"]), tmp_path / "b", progress=False)
+
+
+def test_volumes_need_and_get_a_3d_monai_unet():
+    from dimedia_course.train import ModelConfig, build_model, spatial_dims
+
+    cfg = load_config("cpu_ddpm3d.yaml")
+    assert spatial_dims(cfg.data) == 3
+    small = ModelConfig(kind="monai_unet", channels=[8, 8], attention_levels=[False, False], num_head_channels=8)
+    net = build_model(small, dims=3)
+    x = torch.zeros(2, 1, 8, 8, 8)
+    assert net(x, torch.tensor([1, 2])).shape == x.shape
+    with pytest.raises(ValueError, match="volumes .* need 'monai_unet'"):
+        build_model(ModelConfig(kind="small_unet"), dims=3)
