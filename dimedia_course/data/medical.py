@@ -209,8 +209,9 @@ def load_dataset(
     return_masks: bool = False,
 ):
     """Images ``(N, 1, size, size)`` in ``[-1, 1]`` and labels (or ``None``) of a dataset by name: ``"mni152"``
-    (offline, the default of the course), ``"mni152-levels"`` (offline, two classes: :data:`MNI152_LEVELS`),
-    ``"mni152-3d"`` (offline, volumes ``(N, 1, size, size, size)``), ``"mednist"`` (class labels) or ``"decathlon-brain"`` (1 = tumour in
+    (offline, the default of the course), ``"mni152-levels"`` (offline, two classes, :data:`MNI152_LEVELS`),
+    ``"mni152-3d"`` (offline, volumes ``(N, 1, size, size, size)``), ``"mednist"`` (class labels) or
+    ``"decathlon-brain"`` (1 = tumour in
     the slice). ``n`` keeps the first ``n``. ``return_masks=True`` adds the lesion masks ``(N, 1, size, size)``
     as a third value (the tumour masks of ``"decathlon-brain"``; ``None`` for the datasets without masks)."""
     masks = None
