@@ -267,3 +267,16 @@ def test_cosine_lr_schedule_decays_to_zero_and_bad_names_are_named(tmp_path):
     assert lrs == pytest.approx(expected, rel=1e-4)
     with pytest.raises(ValueError, match="train.lr_schedule"):
         train(load_config("cpu_demo.yaml", TINY + ["train.lr_schedule=step"]), tmp_path / "b", progress=False)
+
+
+def test_flow_config_builds_a_rectified_flow_and_bad_laws_are_named():
+    from dimedia_course.schedulers import RFlowScheduler
+    from dimedia_course.train import build_flow_scheduler
+
+    cfg = load_config("cpu_rflow_axial.yaml")
+    scheduler = build_flow_scheduler(cfg.schedule)
+    assert isinstance(scheduler, RFlowScheduler) and scheduler.sample_method == "logit-normal"
+    assert cfg.schedule.prediction_type == "flow_velocity" and cfg.train == load_config("cpu_ddpm_axial.yaml").train
+    assert cfg.model == load_config("cpu_ddpm_axial.yaml").model  # the same network and budget as the DDPM
+    with pytest.raises(ValueError, match="schedule.schedule: a flow_velocity config needs one of"):
+        build_flow_scheduler(load_config("cpu_rflow_axial.yaml", ["schedule.schedule=cosine"]).schedule)
