@@ -37,14 +37,23 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["TrainConfig", "load_config", "build_model", "build_latent", "build_flow_scheduler", "train", "main"]
+__all__ = [
+    "TrainConfig",
+    "load_config",
+    "spatial_dims",
+    "build_model",
+    "build_latent",
+    "build_flow_scheduler",
+    "train",
+    "main",
+]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 @dataclass
 class DataConfig:
-    name: str = "mni152"  # mni152 (offline) | mednist | decathlon-brain
+    name: str = "mni152"  # mni152 | mni152-levels | mni152-3d (offline) | mednist | decathlon-brain
     size: int = 32  # image side length
     n: int | None = 256  # number of images (None: all)
     root: str | None = None  # dataset folder (default: $DIMEDIA_DATA or ~/.cache/dimedia_course/data)
@@ -146,8 +155,16 @@ def load_config(path, overrides: list[str] = ()) -> TrainConfig:
     return _fill(TrainConfig, values, "config")
 
 
-def build_model(cfg: ModelConfig, in_channels: int = 1) -> torch.nn.Module:
-    """The denoiser of a config: the course's SmallUNet or MONAI's DiffusionModelUNet (``model(x, t, y)``)."""
+def spatial_dims(data: DataConfig) -> int:
+    """2 for the image datasets, 3 for the volumes of ``data.name: mni152-3d``."""
+    return 3 if data.name == "mni152-3d" else 2
+
+
+def build_model(cfg: ModelConfig, in_channels: int = 1, dims: int = 2) -> torch.nn.Module:
+    """The denoiser of a config: the course's SmallUNet or MONAI's DiffusionModelUNet (``model(x, t, y)``);
+    ``dims=3`` (volumes) needs ``kind: monai_unet``."""
+    if dims == 3 and cfg.kind != "monai_unet":
+        raise ValueError(f"model.kind: volumes (data.name mni152-3d) need 'monai_unet', got {cfg.kind!r}")
     if cfg.kind == "small_unet":
         from dimedia_course.nn import SmallUNet
 
@@ -172,6 +189,7 @@ def build_model(cfg: ModelConfig, in_channels: int = 1) -> torch.nn.Module:
             num_res_blocks=cfg.num_res_blocks,
             num_head_channels=cfg.num_head_channels,
             num_classes=cfg.num_classes,
+            spatial_dims=dims,
         )
     raise ValueError(f"model.kind: expected 'small_unet', 'monai_unet' or 'latent' (build_latent), got {cfg.kind!r}")
 
@@ -294,7 +312,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         ldm = build_latent(cfg.model, images.shape[-1], images.shape[1], cfg.schedule, device)
         model = ldm.unet
     else:
-        model = build_model(cfg.model, images.shape[1]).to(device)
+        model = build_model(cfg.model, images.shape[1], images.ndim - 2).to(device)
     ema = copy.deepcopy(model).eval() if run.ema_decay is not None else None
     if run.optimizer not in ("adam", "sgd"):
         raise ValueError(f"train.optimizer: expected 'adam' or 'sgd', got {run.optimizer!r}")

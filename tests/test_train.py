@@ -283,3 +283,16 @@ def test_flow_config_builds_a_rectified_flow_and_bad_laws_are_named():
     assert cfg.model == load_config("cpu_ddpm_axial.yaml").model  # the same network and budget as the DDPM
     with pytest.raises(ValueError, match="schedule.schedule: a flow_velocity config needs one of"):
         build_flow_scheduler(load_config("cpu_rflow_axial.yaml", ["schedule.schedule=cosine"]).schedule)
+
+
+def test_volumes_need_and_get_a_3d_monai_unet():
+    from dimedia_course.train import ModelConfig, build_model, spatial_dims
+
+    cfg = load_config("cpu_ddpm3d.yaml")
+    assert spatial_dims(cfg.data) == 3
+    small = ModelConfig(kind="monai_unet", channels=[8, 8], attention_levels=[False, False], num_head_channels=8)
+    net = build_model(small, dims=3)
+    x = torch.zeros(2, 1, 8, 8, 8)
+    assert net(x, torch.tensor([1, 2])).shape == x.shape
+    with pytest.raises(ValueError, match="volumes .* need 'monai_unet'"):
+        build_model(ModelConfig(kind="small_unet"), dims=3)
