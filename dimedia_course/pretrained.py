@@ -34,6 +34,8 @@ __all__ = [
     "load_pretrained",
     "export_pretrained",
     "real_reference_sets",
+    "measure_sampler",
+    "FLOW_STEPS",
     "evaluate_pretrained",
     "publish",
     "retrain",
@@ -123,6 +125,35 @@ def _features(x, cfg):
     return central_slices(x) if spatial_dims(cfg.data) == 3 else x
 
 
+def measure_sampler(model, scheduler, num_inference_steps, count: int, real: dict, seed: int = 0) -> dict:
+    """Sample ``count`` images with ``scheduler`` in ``num_inference_steps`` steps (``None``: all of them)
+    through :func:`dimedia_course.sampling.sample` and measure them with
+    :func:`dimedia_course.metrics.sample_quality` against ``real`` (:func:`real_reference_sets`; the floor is
+    ``count`` reference slices spread over the slice positions). Adds ``n`` and ``sampling_seconds``."""
+    from dimedia_course import make_generator
+    from dimedia_course.metrics import sample_quality
+    from dimedia_course.sampling import sample
+
+    size = real["held_out"].shape[-1]
+    tic = time.perf_counter()
+    with torch.no_grad():
+        x = sample(
+            model,
+            scheduler,
+            (count, 1, size, size),
+            num_inference_steps=num_inference_steps,
+            generator=make_generator(seed),
+        )
+    n = real["reference"].shape[0]
+    spread = torch.linspace(0, n - 1, count).round().long()  # the reference is ordered by slice position
+    quality = sample_quality(x, real["train"], real["held_out"], real["reference"][spread])
+    out = {k: round(v, 6) for k, v in quality.items()}
+    return out | {"n": count, "sampling_seconds": round(time.perf_counter() - tic)}
+
+
+FLOW_STEPS = (10, 25, 50)
+
+
 def evaluate_pretrained(model, cfg, n: int = 256, n_ddpm: int = 32, seed: int = 0) -> dict:
     """Sample ``n`` images with DDIM-50 and ``n_ddpm`` with DDPM-1000 (``0``: none; 1000 network calls are
     slow on a CPU) and measure each set against the real sets of :func:`real_reference_sets` with
@@ -132,14 +163,22 @@ def evaluate_pretrained(model, cfg, n: int = 256, n_ddpm: int = 32, seed: int = 
     A class-conditional model is measured per guidance scale (0, 1, 3) with DDIM-50, half of the samples per
     class: ``sample_quality`` against the held-out images, and ``judge_accuracy``: the fraction of samples a
     judge classifier (:func:`dimedia_course.nn.fit_judge`, trained on the training set) assigns to the
-    requested class, next to ``judge_accuracy_real`` on the held-out real images."""
+    requested class, next to ``judge_accuracy_real`` on the held-out real images.
+
+    A rectified-flow config (``prediction_type: flow_velocity``) is sampled instead with Euler steps at each of
+    :data:`FLOW_STEPS` (keys ``flow10``, ``flow25``, ``flow50``; :func:`measure_sampler`)."""
     from dimedia_course import make_generator
     from dimedia_course.metrics import sample_quality
     from dimedia_course.sampling import sample
     from dimedia_course.schedulers import DDIMScheduler, DDPMScheduler
+    from dimedia_course.train import build_flow_scheduler
 
     real = real_reference_sets(cfg, n)
     s = cfg.schedule
+    if s.prediction_type == "flow_velocity":
+        if spatial_dims(cfg.data) != 2 or cfg.model.num_classes is not None:
+            raise ValueError("evaluate_pretrained: a flow_velocity config is measured for unconditional 2D images only")
+        return {f"flow{k}": measure_sampler(model, build_flow_scheduler(s), k, n, real, seed) for k in FLOW_STEPS}
     shape = (1,) + (cfg.data.size,) * spatial_dims(cfg.data)
     conditional = cfg.model.num_classes is not None
     runs = {"ddim50": (DDIMScheduler, 50, n, None)}
