@@ -237,7 +237,7 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
     if dest.exists() or dest.is_symlink():
         _remove_copy(dest)
     shutil.copytree(original, dest, ignore=_not_copied, symlinks=True)
-    for dirpath, dirnames, filenames in os.walk(dest):  # kept read-only: what the student handed in
+    for dirpath, _dirnames, filenames in os.walk(dest):  # kept read-only: what the student handed in
         for name in filenames:
             os.chmod(os.path.join(dirpath, name), 0o444)
         os.chmod(dirpath, 0o555)

@@ -223,7 +223,8 @@ def _bwrap_prefix(*, probe=False, stub=None, shared=None, tmp_bytes: int = 256 *
         "--die-with-parent",
         "--new-session",
         "--hostname", "sandbox",
-        "--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",  # first: a Python or venv below /tmp is bound on top
+        # first: a Python or venv below /tmp is bound on top of it
+        "--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
         *_system_binds(() if probe else (shared,)),
         "--proc", "/proc",
         "--dev", "/dev",
