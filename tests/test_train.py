@@ -84,6 +84,10 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
         "3",
         "4",
     ]
+    seconds = [float(r.split(",")[3]) for r in rows[1:]]  # issue 17: wall clock continues across the resume
+    assert seconds == sorted(seconds) and seconds[0] > 0 and b["seconds"] >= seconds[-1]
+    for name in ("samples.png", "loss.png"):  # written at the end, beside the checkpoint
+        assert (tmp_path / "resumed" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_killed_run_loses_at_most_one_interval(tmp_path):
@@ -267,3 +271,35 @@ def test_cosine_lr_schedule_decays_to_zero_and_bad_names_are_named(tmp_path):
     assert lrs == pytest.approx(expected, rel=1e-4)
     with pytest.raises(ValueError, match="train.lr_schedule"):
         train(load_config("cpu_demo.yaml", TINY + ["train.lr_schedule=step"]), tmp_path / "b", progress=False)
+
+
+def test_cli_never_overwrites_and_errors_are_one_line(tmp_path, capsys):
+    """Issue 17: an existing run is not overwritten, --resume needs a checkpoint, overrides may follow --out,
+    and bad YAML / keys / types end in one line naming the file and key (no training runs here)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("step,loss\n1,0.5\n")
+    assert main(["cpu_demo.yaml", "--out", str(run), "--no-progress", *TINY, "train.steps=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--overwrite" in err and str(run) in err
+    assert (run / "metrics.csv").read_text() == "step,loss\n1,0.5\n"
+    assert main(["cpu_demo.yaml", "--out", str(tmp_path / "typo"), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "does not exist" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {steps: [1,\n")
+    assert main([str(bad), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(bad) in err and "YAML" in err
+    bad.write_text("train:\n  stepz: 3\n")
+    assert main([str(bad), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(bad) in err and "stepz" in err
+    bad.write_text("train:\n  steps: many\n")
+    assert main([str(bad), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "train.steps" in err and "int" in err
+    assert main(["cpu_demo.yaml", "--out", str(tmp_path / "x"), "train.lr=fast"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "train.lr" in err and "float" in err
+    assert load_config("cpu_demo.yaml", ["train.ema_decay=null", "train.lr=1"]).train.lr == 1
