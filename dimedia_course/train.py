@@ -92,6 +92,7 @@ class RunConfig:
     log_every: int = 10
     amp: bool = False  # float16 autocast + GradScaler (CUDA only)
     compile: bool = False  # torch.compile the model
+    sample_grid: int = 16  # images in samples.png at the end (DDIM, 20 steps); 0: no samples.png
 
 
 @dataclass
@@ -498,7 +499,8 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     if latent:
         ldm.autoencoder.eval()
     if rank == 0:
-        _write_figures(cfg, out_dir, ema if ema is not None else model.eval(), ldm, images.shape[1:], device)
+        final = ema if ema is not None else model.eval()
+        _write_figures(cfg, out_dir, final, ldm, images.shape[1:], device, n=run.sample_grid)
     return {"model": model.eval(), "ema_model": ema, "ldm": ldm, "step": total, "out_dir": out_dir}
 
 
@@ -514,6 +516,9 @@ def _write_figures(cfg: TrainConfig, out_dir: Path, model, ldm, image_shape, dev
     from dimedia_course.sampling import sample
     from dimedia_course.schedulers import DDIMScheduler
 
+    _plot_loss(out_dir)
+    if n <= 0:
+        return
     g = make_generator(cfg.train.seed)
     with torch.no_grad():
         if ldm is not None:
@@ -536,6 +541,14 @@ def _write_figures(cfg: TrainConfig, out_dir: Path, model, ldm, image_shape, dev
             ax.imshow(x[i, 0].numpy(), cmap="gray", vmin=-1, vmax=1)
     fig.savefig(out_dir / "samples.png", dpi=80, bbox_inches="tight")
     plt.close(fig)
+
+
+def _plot_loss(out_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     with (out_dir / "metrics.csv").open(newline="") as fh:
         rows_ = list(csv.DictReader(fh))
     fig, ax = plt.subplots(figsize=(4, 3))
