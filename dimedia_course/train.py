@@ -82,7 +82,8 @@ class RunConfig:
     ae_steps: int = 0  # model.kind latent: autoencoder steps (stage 1)
     batch_size: int = 32  # global batch, split over the processes
     lr: float = 2e-3
-    lr_schedule: str = "constant"  # constant | cosine (Loshchilov & Hutter 2017: lr * (1 + cos(pi * k / K)) / 2)
+    lr_schedule: str = "constant"  # constant | cosine (dimedia_course.training.cosine_lr)
+    lr_min_ratio: float = 0.0  # cosine: the final lr as a fraction of lr (0: the recorded recipes' decay to 0)
     optimizer: str = "adam"  # adam | sgd
     ema_decay: float | None = None
     p_uncond: float = 0.0
@@ -294,6 +295,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     from dimedia_course.guidance import drop_labels
     from dimedia_course.losses import diffusion_loss
     from dimedia_course.schedulers import DDPMScheduler
+    from dimedia_course.training import cosine_lr
     from dimedia_course.validation import check_positive_int
 
     rank, world = _distributed()
@@ -444,7 +446,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
             if run.lr_schedule == "cosine" and not autoencoder_stage:  # decays over the diffusion steps only
                 k = step - run.ae_steps
                 for group in optimiser.param_groups:
-                    group["lr"] = run.lr * 0.5 * (1 + math.cos(math.pi * k / run.steps))
+                    group["lr"] = cosine_lr(k, run.steps, run.lr, run.lr_min_ratio)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if run.grad_clip is not None:
