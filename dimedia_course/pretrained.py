@@ -30,6 +30,7 @@ from dimedia_course.train import CONFIG_DIR, build_model, load_config, spatial_d
 
 __all__ = [
     "CHECKPOINT_DIR",
+    "HASH_NEUTRAL",
     "config_hash",
     "load_pretrained",
     "export_pretrained",
@@ -45,9 +46,20 @@ __all__ = [
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 
 
+#: Fields added to the config after checkpoints were shipped, with the value that trains exactly as before they
+#: existed (``None``: the field never changes the weights, e.g. the size of the sample grid drawn at the end).
+#: At that value they are left out of :func:`config_hash`, so adding an option does not orphan a checkpoint.
+HASH_NEUTRAL = {("train", "lr_min_ratio"): 0.0, ("train", "sample_grid"): None}
+
+
 def config_hash(cfg) -> str:
-    """SHA-256 (first 16 hex digits) of a :class:`~dimedia_course.train.TrainConfig` as sorted JSON."""
-    text = json.dumps(dataclasses.asdict(cfg), sort_keys=True, separators=(",", ":"))
+    """SHA-256 (first 16 hex digits) of a :class:`~dimedia_course.train.TrainConfig` as sorted JSON (without
+    the :data:`HASH_NEUTRAL` fields at their neutral value)."""
+    values = dataclasses.asdict(cfg)
+    for (section, key), neutral in HASH_NEUTRAL.items():
+        if key in values.get(section, {}) and (neutral is None or values[section][key] == neutral):
+            del values[section][key]
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -31,6 +31,8 @@ import csv
 import dataclasses
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +91,8 @@ class RunConfig:
     ae_steps: int = 0  # model.kind latent: autoencoder steps (stage 1)
     batch_size: int = 32  # global batch, split over the processes
     lr: float = 2e-3
-    lr_schedule: str = "constant"  # constant | cosine (Loshchilov & Hutter 2017: lr * (1 + cos(pi * k / K)) / 2)
+    lr_schedule: str = "constant"  # constant | cosine (dimedia_course.training.cosine_lr)
+    lr_min_ratio: float = 0.0  # cosine: the final lr as a fraction of lr (0: the recorded recipes' decay to 0)
     optimizer: str = "adam"  # adam | sgd
     ema_decay: float | None = None
     p_uncond: float = 0.0
@@ -99,6 +102,7 @@ class RunConfig:
     log_every: int = 10
     amp: bool = False  # float16 autocast + GradScaler (CUDA only)
     compile: bool = False  # torch.compile the model
+    sample_grid: int = 16  # images in samples.png at the end (DDIM, 20 steps); 0: no samples.png
 
 
 @dataclass
@@ -109,8 +113,35 @@ class TrainConfig:
     train: RunConfig = field(default_factory=RunConfig)
 
 
+def _type_ok(value, hint) -> bool:
+    """Whether a YAML value fits a field's annotation (``int``, ``float | None``, ``list[int]``, ...)."""
+    import types
+    import typing
+
+    if hint is typing.Any:
+        return True
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    origin = typing.get_origin(hint)
+    if origin is list:
+        (item,) = typing.get_args(hint) or (typing.Any,)
+        return isinstance(value, list) and all(_type_ok(v, item) for v in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
 def _fill(cls, values: dict, where: str):
+    import typing
+
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping of keys, got {values!r}")
     names = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(names)}")
@@ -121,6 +152,9 @@ def _fill(cls, values: dict, where: str):
             if not isinstance(value, dict):
                 raise ValueError(f"{where}.{key}: expected a mapping, got {value!r}")
             value = _fill(type(default), value, f"{where}.{key}")
+        elif not _type_ok(value, hints[key]):
+            expected = getattr(hints[key], "__name__", None) or str(hints[key])
+            raise ValueError(f"{where}.{key}: expected {expected}, got {value!r}")
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -142,7 +176,19 @@ def load_config(path, overrides: list[str] = ()) -> TrainConfig:
     if not path.is_file():
         known = sorted(p.name for p in CONFIG_DIR.glob("*.yaml"))
         raise FileNotFoundError(f"config: {path} does not exist; shipped configs: {known}")
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ValueError(f"{path}{where}: not valid YAML ({problem})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of sections (data, model, schedule, train), got {values!r}")
+    try:
+        _fill(TrainConfig, values, "config")
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"override {item!r}: expected section.key=value")
@@ -151,8 +197,16 @@ def load_config(path, overrides: list[str] = ()) -> TrainConfig:
         target = values
         for key in keys[:-1]:
             target = target.setdefault(key, {})
-        target[keys[-1]] = _parse_value(text)
-    return _fill(TrainConfig, values, "config")
+            if not isinstance(target, dict):
+                raise ValueError(f"override {item!r}: {key} is not a section")
+        try:
+            target[keys[-1]] = _parse_value(text)
+        except yaml.YAMLError:
+            raise ValueError(f"override {item!r}: the value is not valid YAML") from None
+    try:
+        return _fill(TrainConfig, values, "config")
+    except ValueError as error:
+        raise ValueError(f"{path} with overrides {list(overrides)}: {error}") from None
 
 
 def spatial_dims(data: DataConfig) -> int:
@@ -260,8 +314,12 @@ def _save_atomically(state: dict, path: Path) -> None:
     os.replace(tmp, path)  # a kill leaves the previous checkpoint or the new one, never half of one
 
 
-def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True) -> dict:
-    """Run (or resume) a training run; returns ``{"model", "ema_model", "ldm", "step", "out_dir"}`` on every rank
+def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True, overwrite: bool = False) -> dict:
+    """Run (or resume) a training run. An existing run folder (``checkpoint.pt`` or ``metrics.csv``) is never
+    overwritten unless ``overwrite=True``; ``resume=True`` without a checkpoint raises ``FileNotFoundError``.
+    Ctrl-C writes a resumable checkpoint of the last finished step and raises ``KeyboardInterrupt`` again.
+    At the end ``samples.png`` (DDIM, 20 steps) and ``loss.png`` are written beside the checkpoint.
+    Returns ``{"model", "ema_model", "ldm", "step", "out_dir"}`` on every rank
     (``ldm``: the :class:`~dimedia_course.latent.LatentDiffusion` of ``model.kind: latent``, else ``None``;
     ``model`` is its denoiser ``ldm.unet``: set ``ldm.unet = result["ema_model"]`` to sample with the EMA weights)."""
     from dimedia_course import get_device, make_generator
@@ -269,6 +327,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     from dimedia_course.guidance import drop_labels
     from dimedia_course.losses import diffusion_loss, flow_matching_loss
     from dimedia_course.schedulers import DDPMScheduler
+    from dimedia_course.training import cosine_lr
     from dimedia_course.validation import check_positive_int
 
     rank, world = _distributed()
@@ -290,6 +349,13 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     out_dir = Path(out_dir)
+    checkpoint, metrics_path = out_dir / "checkpoint.pt", out_dir / "metrics.csv"
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other: choose one")
+    if resume and not checkpoint.is_file():
+        raise FileNotFoundError(f"--resume: {checkpoint} does not exist (is --out right?)")
+    if not resume and not overwrite and (checkpoint.exists() or metrics_path.exists()):
+        raise FileExistsError(f"--out {out_dir}: holds a run already; pass --resume to continue it or --overwrite")
     out_dir.mkdir(parents=True, exist_ok=True)
     images, labels = load_dataset(
         cfg.data.name, size=cfg.data.size, n=cfg.data.n, root=cfg.data.root, download=cfg.data.download
@@ -322,9 +388,8 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         raise ValueError(f"train.lr_schedule: expected 'constant' or 'cosine', got {run.lr_schedule!r}")
     ae_optimiser = optimiser_class(ldm.autoencoder.parameters(), lr=run.lr) if latent else None
     scaler = torch.amp.GradScaler("cuda", enabled=run.amp and device.type == "cuda")
-    start = 0
-    checkpoint = out_dir / "checkpoint.pt"
-    if resume and checkpoint.is_file():
+    start, seconds_before = 0, 0.0
+    if resume:
         state = torch.load(checkpoint, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimizer"])
@@ -336,6 +401,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
             ae_optimiser.load_state_dict(state["ae_optimizer"])
             ldm.scale_factor = state["scale_factor"]
         start = int(state["step"])
+        seconds_before = float(state.get("seconds", 0.0))
     net, ae_net = model, _AutoencoderLoss(ldm) if latent else None
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -347,7 +413,6 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         net = torch.compile(net)
     share = run.batch_size // world
     ac = None if flow else scheduler.alphas_cumprod.to(device)
-    metrics_path = out_dir / "metrics.csv"
     if rank == 0 and (start == 0 or not metrics_path.is_file()):
         metrics_path.write_text("step,loss,lr,seconds,images_per_s\n")
     bar = None
@@ -355,99 +420,119 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, initial=start, desc="training")
-    tic = time.perf_counter()
-    for step in range(start, total):
-        g = make_generator(run.seed * 1_000_003 + step)  # the same draws on every process, and after a resume
-        idx = torch.randint(0, images.shape[0], (run.batch_size,), generator=g)
-        mine = slice(rank * share, (rank + 1) * share)
-        x0 = images[idx][mine].to(device)
-        autoencoder_stage = step < run.ae_steps
-        autocast = torch.autocast("cuda", dtype=torch.float16) if scaler.is_enabled() else contextlib.nullcontext()
-        if autoencoder_stage:  # stage 1 of a latent model: the autoencoder
-            noise = torch.randn((run.batch_size, *ldm.latent_shape), generator=g)
-            ae_net.train()
-            trained, opt = ldm.autoencoder, ae_optimiser
-            with autocast:
-                loss = ae_net(x0, noise[mine].to(device))
-        else:
-            if latent:  # stage 2: the denoiser on the scaled latents s * mu(x)
-                ldm.autoencoder.eval()
-                if ldm.scale_factor is None:
-                    ldm.compute_scale_factor(images)
-                x0 = ldm.encode(x0) * ldm.scale_factor
-            if flow:  # uniform or logit-normal times of the rectified flow (Esser et al. 2024, eq. 19)
-                t = scheduler.sample_timesteps(images[idx], generator=g)
-            else:
-                t = torch.randint(0, scheduler.num_train_timesteps, (run.batch_size,), generator=g)
-            noise = torch.randn((run.batch_size, *x0.shape[1:]), generator=g)
-            y = None
-            if cfg.model.num_classes is not None:
-                y = drop_labels(labels[idx], run.p_uncond, cfg.model.num_classes, generator=g)
-            net.train()
-            trained, opt = model, optimiser
-            with autocast:
-                y_mine = None if y is None else y[mine].to(device)
-                t_mine, noise_mine = t[mine].to(device), noise[mine].to(device)
-                if flow:
-                    loss = flow_matching_loss(net, x0, scheduler, y=y_mine, t=t_mine, noise=noise_mine)
-                else:
-                    loss = diffusion_loss(
-                        net, x0, ac, cfg.schedule.prediction_type, y=y_mine, t=t_mine, noise=noise_mine
-                    )
-        if run.lr_schedule == "cosine" and not autoencoder_stage:  # decays over the diffusion steps only
-            k = step - run.ae_steps
-            for group in optimiser.param_groups:
-                group["lr"] = run.lr * 0.5 * (1 + math.cos(math.pi * k / run.steps))
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if run.grad_clip is not None:
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(trained.parameters(), run.grad_clip)
-        scaler.step(opt)
-        scaler.update()
-        if ema is not None and not autoencoder_stage:
-            with torch.no_grad():
-                for p_ema, p in zip(ema.parameters(), model.parameters()):
-                    p_ema.lerp_(p.detach(), 1 - run.ema_decay)
-        value = loss.detach()
-        if world > 1:
-            import torch.distributed as dist
+    tic = time.perf_counter() - seconds_before  # wall-clock seconds continue across resumes
 
-            dist.all_reduce(value)
-            value /= world
-        done = step + 1
-        if rank == 0:
-            if done % run.log_every == 0 or done == total:
-                seconds = time.perf_counter() - tic
-                with metrics_path.open("a", newline="") as fh:
-                    csv.writer(fh).writerow(
-                        [
-                            done,
-                            f"{float(value):.6f}",
-                            f"{optimiser.param_groups[0]['lr']:.6g}",
-                            f"{seconds:.3f}",
-                            f"{done * run.batch_size / seconds:.1f}",
-                        ]
-                    )
-            if done % run.checkpoint_every == 0 or done == total:
-                state = {
-                    "model": model.state_dict(),
-                    "ema": None if ema is None else ema.state_dict(),
-                    "optimizer": optimiser.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "step": done,
-                    "config": dataclasses.asdict(cfg),
-                }
-                if latent:
-                    state.update(
-                        autoencoder=ldm.autoencoder.state_dict(),
-                        ae_optimizer=ae_optimiser.state_dict(),
-                        scale_factor=ldm.scale_factor,
-                    )
-                _save_atomically(state, checkpoint)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{float(value):.4f}")
+    def save(done: int) -> None:
+        state = {
+            "model": model.state_dict(),
+            "ema": None if ema is None else ema.state_dict(),
+            "optimizer": optimiser.state_dict(),
+            "scaler": scaler.state_dict(),
+            "step": done,
+            "seconds": time.perf_counter() - tic,
+            "config": dataclasses.asdict(cfg),
+        }
+        if latent:
+            state.update(
+                autoencoder=ldm.autoencoder.state_dict(),
+                ae_optimizer=ae_optimiser.state_dict(),
+                scale_factor=ldm.scale_factor,
+            )
+        _save_atomically(state, checkpoint)
+
+    done = start
+    interrupted = []  # Ctrl-C sets this; the loop stops after the step in flight, at a consistent state
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+        previous_handler = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    try:
+        for step in range(start, total):
+            g = make_generator(run.seed * 1_000_003 + step)  # the same draws on every process, and after a resume
+            idx = torch.randint(0, images.shape[0], (run.batch_size,), generator=g)
+            mine = slice(rank * share, (rank + 1) * share)
+            x0 = images[idx][mine].to(device)
+            autoencoder_stage = step < run.ae_steps
+            autocast = torch.autocast("cuda", dtype=torch.float16) if scaler.is_enabled() else contextlib.nullcontext()
+            if autoencoder_stage:  # stage 1 of a latent model: the autoencoder
+                noise = torch.randn((run.batch_size, *ldm.latent_shape), generator=g)
+                ae_net.train()
+                trained, opt = ldm.autoencoder, ae_optimiser
+                with autocast:
+                    loss = ae_net(x0, noise[mine].to(device))
+            else:
+                if latent:  # stage 2: the denoiser on the scaled latents s * mu(x)
+                    ldm.autoencoder.eval()
+                    if ldm.scale_factor is None:
+                        ldm.compute_scale_factor(images)
+                    x0 = ldm.encode(x0) * ldm.scale_factor
+                if flow:  # uniform or logit-normal times of the rectified flow (Esser et al. 2024, eq. 19)
+                    t = scheduler.sample_timesteps(images[idx], generator=g)
+                else:
+                    t = torch.randint(0, scheduler.num_train_timesteps, (run.batch_size,), generator=g)
+                noise = torch.randn((run.batch_size, *x0.shape[1:]), generator=g)
+                y = None
+                if cfg.model.num_classes is not None:
+                    y = drop_labels(labels[idx], run.p_uncond, cfg.model.num_classes, generator=g)
+                net.train()
+                trained, opt = model, optimiser
+                with autocast:
+                    y_mine = None if y is None else y[mine].to(device)
+                    t_mine, noise_mine = t[mine].to(device), noise[mine].to(device)
+                    if flow:
+                        loss = flow_matching_loss(net, x0, scheduler, y=y_mine, t=t_mine, noise=noise_mine)
+                    else:
+                        loss = diffusion_loss(
+                            net, x0, ac, cfg.schedule.prediction_type, y=y_mine, t=t_mine, noise=noise_mine
+                        )
+            if run.lr_schedule == "cosine" and not autoencoder_stage:  # decays over the diffusion steps only
+                k = step - run.ae_steps
+                for group in optimiser.param_groups:
+                    group["lr"] = cosine_lr(k, run.steps, run.lr, run.lr_min_ratio)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if run.grad_clip is not None:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(trained.parameters(), run.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            if ema is not None and not autoencoder_stage:
+                with torch.no_grad():
+                    for p_ema, p in zip(ema.parameters(), model.parameters()):
+                        p_ema.lerp_(p.detach(), 1 - run.ema_decay)
+            value = loss.detach()
+            if world > 1:
+                import torch.distributed as dist
+
+                dist.all_reduce(value)
+                value /= world
+            done = step + 1
+            if rank == 0:
+                if done % run.log_every == 0 or done == total:
+                    seconds = time.perf_counter() - tic
+                    with metrics_path.open("a", newline="") as fh:
+                        csv.writer(fh).writerow(
+                            [
+                                done,
+                                f"{float(value):.6f}",
+                                f"{optimiser.param_groups[0]['lr']:.6g}",
+                                f"{seconds:.3f}",
+                                f"{done * run.batch_size / seconds:.1f}",
+                            ]
+                        )
+                if done % run.checkpoint_every == 0 or done == total:
+                    save(done)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{float(value):.4f}")
+            if interrupted:
+                if rank == 0:
+                    save(done)
+                raise KeyboardInterrupt(f"interrupted after step {done}: checkpoint written; continue with --resume")
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
+        if bar is not None and interrupted:
+            bar.close()
     if bar is not None:
         bar.close()
     if world > 1:
@@ -456,19 +541,90 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         dist.barrier()
     if latent:
         ldm.autoencoder.eval()
+    if rank == 0:
+        final = ema if ema is not None else model.eval()
+        _write_figures(cfg, out_dir, final, ldm, images.shape[1:], device, n=run.sample_grid)
     return {"model": model.eval(), "ema_model": ema, "ldm": ldm, "step": total, "out_dir": out_dir}
 
 
+def _write_figures(cfg: TrainConfig, out_dir: Path, model, ldm, image_shape, device, n: int = 16) -> None:
+    """``samples.png``: ``n`` DDIM samples (20 steps, Song et al. 2021) of the final (EMA) model;
+    ``loss.png``: the loss column of ``metrics.csv`` against the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dimedia_course import make_generator
+    from dimedia_course.sampling import sample
+    from dimedia_course.schedulers import DDIMScheduler
+
+    _plot_loss(out_dir)
+    if n <= 0:
+        return
+    g = make_generator(cfg.train.seed)
+    with torch.no_grad():
+        if ldm is not None:
+            unet, ldm.unet = ldm.unet, model
+            x = ldm.sample(n, num_inference_steps=20, generator=g)
+            ldm.unet = unet
+        else:
+            ddim = DDIMScheduler(
+                cfg.schedule.num_train_timesteps, cfg.schedule.schedule, prediction_type=cfg.schedule.prediction_type
+            )
+            y = None if cfg.model.num_classes is None else torch.arange(n, device=device) % cfg.model.num_classes
+            x = sample(model, ddim, (n, *image_shape), y=y, num_inference_steps=20, generator=g, device=device)
+    x = x.detach().float().cpu()
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.2 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(x[i, 0].numpy(), cmap="gray", vmin=-1, vmax=1)
+    fig.savefig(out_dir / "samples.png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _plot_loss(out_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with (out_dir / "metrics.csv").open(newline="") as fh:
+        rows_ = list(csv.DictReader(fh))
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([int(r["step"]) for r in rows_], [float(r["loss"]) for r in rows_])
+    ax.set(xlabel="step", ylabel="loss", yscale="log", title="training loss")
+    fig.savefig(out_dir / "loss.png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command line; bad input ends in one line on stderr (exit status 2), Ctrl-C in a resumable checkpoint
+    (exit status 130). ``key=value`` overrides may stand anywhere on the line."""
+    import sys
+
+    import yaml
+
     parser = argparse.ArgumentParser(prog="python -m dimedia_course.train", description=__doc__.split("\n")[0])
     parser.add_argument("config", help="YAML file, or the name of a shipped config (e.g. cpu_demo.yaml)")
-    parser.add_argument("overrides", nargs="*", help="section.key=value, e.g. train.steps=100")
+    parser.add_argument("overrides", nargs="*", help="section.key=value anywhere on the line, e.g. train.steps=100")
     parser.add_argument("--out", type=Path, default=Path("runs/train"), help="run folder (checkpoint, metrics)")
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt if present")
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt (must exist)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run already in <out>")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    cfg = load_config(args.config, args.overrides)
-    result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    args = parser.parse_intermixed_args(argv)
+    try:
+        cfg = load_config(args.config, args.overrides)
+        result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, overwrite=args.overwrite)
+    except (ValueError, FileNotFoundError, FileExistsError, yaml.YAMLError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as error:
+        print(f"stopped: {error or 'interrupted'}", file=sys.stderr)
+        return 130
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"trained {result['step']} steps; checkpoint and metrics in {result['out_dir']}")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:

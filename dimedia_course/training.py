@@ -80,6 +80,14 @@ def _loader_batches(loader, concat_condition):
 LR_SCHEDULES = ("constant", "cosine")
 
 
+def cosine_lr(k: int, total: int, lr: float, min_ratio: float = 0.0) -> float:
+    """Cosine learning-rate decay without restarts (Loshchilov & Hutter 2017, SGDR, eq. 5):
+    ``lr_k = lr_min + (lr - lr_min) (1 + cos(pi k / K)) / 2`` with ``lr_min = min_ratio * lr``; the one formula of
+    both :func:`train_diffusion` (``min_ratio=0.05``) and ``dimedia_course.train`` (``train.lr_min_ratio``)."""
+    lr_min = min_ratio * lr
+    return lr_min + (lr - lr_min) * 0.5 * (1 + math.cos(math.pi * k / total))
+
+
 def train_diffusion(
     model: nn.Module,
     data,
@@ -214,8 +222,7 @@ def train_diffusion(
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     lr_decay = None
     if lr_schedule == "cosine":
-        base_lr = optimizer.param_groups[0]["lr"]
-        lr_decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=0.05 * base_lr)
+        lr_decay = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: cosine_lr(k, total, 1.0, 0.05))
     ema = None
     if ema_decay is not None:
         ema = copy.deepcopy(model).eval().requires_grad_(False)

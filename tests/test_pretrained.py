@@ -68,3 +68,12 @@ def test_measure_sampler_samples_through_the_loop_and_measures_against_the_floor
     assert out["n"] == 6 and out["sampling_seconds"] >= 0
     for key, value in expected.items():
         assert out[key] == pytest.approx(value, abs=2e-6), key
+
+
+def test_options_added_later_keep_the_hash_at_their_neutral_value():
+    cfg = load_config("cpu_ddpm_axial.yaml")
+    assert config_hash(cfg) == "47639fbba05edc33"  # the hash stored in the shipped checkpoint since it was trained
+    grid = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, sample_grid=0))
+    assert config_hash(grid) == config_hash(cfg)  # the sample grid never changes the weights
+    floor = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr_min_ratio=0.05))
+    assert config_hash(floor) != config_hash(cfg)

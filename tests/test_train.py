@@ -12,7 +12,14 @@ import torch
 
 from dimedia_course.train import CONFIG_DIR, load_config, main, train
 
-TINY = ["data.size=16", "data.n=32", "model.base_channels=8", "train.batch_size=4", "train.log_every=1"]
+TINY = [
+    "data.size=16",
+    "data.n=32",
+    "model.base_channels=8",
+    "train.batch_size=4",
+    "train.log_every=1",
+    "train.sample_grid=0",
+]
 LDM_TINY = [
     "data.size=16",
     "data.n=32",
@@ -24,6 +31,7 @@ LDM_TINY = [
     "train.steps=3",
     "train.checkpoint_every=2",
     "train.ema_decay=0.9",
+    "train.sample_grid=0",
 ]
 
 
@@ -72,7 +80,9 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     train(full, tmp_path / "full", progress=False)
     half = load_config("cpu_demo.yaml", TINY + ["train.steps=2", "train.checkpoint_every=2", "train.ema_decay=0.9"])
     train(half, tmp_path / "resumed", progress=False)
-    train(full, tmp_path / "resumed", resume=True, progress=False)
+    final = load_config("cpu_demo.yaml", TINY + ["train.steps=4", "train.checkpoint_every=2", "train.ema_decay=0.9"])
+    final.train.sample_grid = 4
+    train(final, tmp_path / "resumed", resume=True, progress=False)
     a, b = _state(tmp_path / "full"), _state(tmp_path / "resumed")
     assert a["step"] == b["step"] == 4
     _same(a["model"], b["model"])
@@ -84,6 +94,10 @@ def test_resume_gives_the_weights_of_an_uninterrupted_run(tmp_path):
         "3",
         "4",
     ]
+    seconds = [float(r.split(",")[3]) for r in rows[1:]]  # issue 17: wall clock continues across the resume
+    assert seconds == sorted(seconds) and seconds[0] > 0 and b["seconds"] >= seconds[-1]
+    for name in ("samples.png", "loss.png"):  # written at the end, beside the checkpoint
+        assert (tmp_path / "resumed" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_killed_run_loses_at_most_one_interval(tmp_path):
@@ -296,3 +310,35 @@ def test_volumes_need_and_get_a_3d_monai_unet():
     assert net(x, torch.tensor([1, 2])).shape == x.shape
     with pytest.raises(ValueError, match="volumes .* need 'monai_unet'"):
         build_model(ModelConfig(kind="small_unet"), dims=3)
+
+
+def test_cli_never_overwrites_and_errors_are_one_line(tmp_path, capsys):
+    """Issue 17: an existing run is not overwritten, --resume needs a checkpoint, overrides may follow --out,
+    and bad YAML / keys / types end in one line naming the file and key (no training runs here)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("step,loss\n1,0.5\n")
+    assert main(["cpu_demo.yaml", "--out", str(run), "--no-progress", *TINY, "train.steps=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--overwrite" in err and str(run) in err
+    assert (run / "metrics.csv").read_text() == "step,loss\n1,0.5\n"
+    assert main(["cpu_demo.yaml", "--out", str(tmp_path / "typo"), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "does not exist" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {steps: [1,\n")
+    assert main([str(bad), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(bad) in err and "YAML" in err
+    bad.write_text("train:\n  stepz: 3\n")
+    assert main([str(bad), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(bad) in err and "stepz" in err
+    bad.write_text("train:\n  steps: many\n")
+    assert main([str(bad), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "train.steps" in err and "int" in err
+    assert main(["cpu_demo.yaml", "--out", str(tmp_path / "x"), "train.lr=fast"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "train.lr" in err and "float" in err
+    assert load_config("cpu_demo.yaml", ["train.ema_decay=null", "train.lr=1"]).train.lr == 1

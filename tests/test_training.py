@@ -155,3 +155,17 @@ def test_end_to_end_with_course_scheduler_and_sampler(tmp_path):
         device="cpu",
     )
     assert out.shape == (2, 1, 8, 8) and torch.isfinite(out).all()
+
+
+def test_cosine_lr_matches_torch_cosine_annealing():
+    """The one cosine formula (issue 17) against PyTorch's CosineAnnealingLR, an independent implementation."""
+    from dimedia_course.training import cosine_lr
+
+    for min_ratio in (0.0, 0.05):
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([p], lr=0.3)
+        ref = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10, eta_min=min_ratio * 0.3)
+        for k in range(11):
+            assert abs(cosine_lr(k, 10, 0.3, min_ratio) - opt.param_groups[0]["lr"]) < 1e-12
+            opt.step()
+            ref.step()
