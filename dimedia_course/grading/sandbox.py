@@ -225,7 +225,7 @@ def _bwrap_prefix(*, probe=False, stub=None, shared=None, tmp_bytes: int = 256 *
         "--hostname", "sandbox",
         # first: a Python or venv below /tmp is bound on top of it
         "--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
-        *_system_binds(() if probe else (shared,)),
+        *_system_binds(() if probe else (shared, "/opt/dimedia")),
         "--proc", "/proc",
         "--dev", "/dev",
         "--clearenv",
