@@ -355,3 +355,65 @@ def test_browser_slide_deck_starts_revealjs(server, tmp_path):
     # reveal.js adds the class "ready" to .reveal once initialised; MathJax typesets the slides
     assert re.search(r'class="[^"]*\breveal\b[^"]*\bready\b', dom), f"reveal.js did not start:\n{proc.stderr[-2000:]}"
     assert "<mjx-container" in dom
+
+
+# ---------------------------------------------------------------- self-learner site (issue 19)
+_PIPE_ROW = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", re.M)
+
+
+def test_no_raw_pipe_table_anywhere_and_tables_are_tables(site):
+    """A Markdown table that reached the page as text (myst-nb's CommonMark has no tables) shows its `| --- |` row."""
+    for page in _all_html(site):
+        html = page.read_text(encoding="utf-8", errors="replace")
+        text = re.sub(r"(?is)<(pre|code)\b.*?</\1>", " ", html)  # code listings may show pipes on purpose
+        text = _visible_text(text).replace("&#8212;", "-")
+        assert not _PIPE_ROW.search(text), f"{page.relative_to(site)} shows a raw Markdown pipe table"
+    performance = (site / "book" / "beyond" / "performance.html").read_text(encoding="utf-8")
+    assert performance.count("<table") >= 2, "the performance page should show its two benchmark tables"
+    assert "submissions per minute" in performance and "train step ms" in performance
+
+
+def test_landing_page_has_a_start_here_path_and_sources(site):
+    landing = (site / "book" / "index.html").read_text(encoding="utf-8")
+    text = _visible_text(landing)
+    assert "Start here" in text and "Prerequisites" in text
+    assert "theory/generative_models.html" in landing
+    assert "The objectives of each edition" in text
+    assert "Learn how to use MONAI Generative Models to train and use diffusion models" in text  # MICCAI's 5th
+    assert "Present with demonstrations a software tool within MONAI" in text  # ISBI's 2nd
+    assert text.count("Source:") >= 4 and "https://vios.science/tutorials/diffusion-2023" in landing
+    # "Next" from the landing page is the first chapter, not the schedule
+    nxt = re.search(r'class="right-next"[^>]*href="([^"]+)"|href="([^"]+)"[^>]*class="right-next"', landing)
+    assert nxt and "generative_models" in (nxt.group(1) or nxt.group(2)), nxt
+    assert "How to cite" in text
+
+
+def test_student_bundle_is_offered_by_the_site(site):
+    import zipfile
+
+    index = (site / "book" / "exercises" / "index.html").read_text(encoding="utf-8")
+    assert 'href="../../downloads/dimedia-student-bundle.zip"' in index
+    assert "source .ci/setup" not in index
+    bundle = site / "downloads" / "dimedia-student-bundle.zip"
+    with zipfile.ZipFile(bundle) as archive:
+        names = archive.namelist()
+        requirements = archive.read("dimedia-student-bundle/requirements.txt").decode()
+        readme = archive.read("dimedia-student-bundle/README.md").decode()
+    for assignment, notebook in ASSIGNMENTS.items():
+        assert f"dimedia-student-bundle/exercises/{assignment}/{notebook}" in names
+    wheel = [n for n in names if n.endswith(".whl")]
+    assert len(wheel) == 1 and f"./{wheel[0].rsplit('/', 1)[1]}" in requirements
+    assert "jupyterlab==" in requirements and "pytest" not in requirements and "execnet" not in requirements
+    assert "download.pytorch.org/whl/cpu" in readme and "jupyter lab exercises/" in readme
+    alone = (site / "downloads" / "requirements-student.txt").read_text()
+    assert "torch==" in alone and ".whl" not in alone
+
+
+def test_every_page_has_the_footer_and_exercise_pages_one_notebook_link(site):
+    for page in (site / "book").rglob("*.html"):
+        html = page.read_text(encoding="utf-8", errors="replace")
+        assert 'class="dimedia-footer"' in html, f"{page.relative_to(site)} has no footer"
+        assert "CC BY 4.0" in html and "how-to-cite" in html
+    for assignment in ASSIGNMENTS:
+        html = (site / "book" / "exercises" / f"{assignment}.html").read_text(encoding="utf-8")
+        assert "dimedia-notebook-download" not in html, f"{assignment}: a second notebook link above the real one"

@@ -131,3 +131,15 @@ def test_plot_image_rows_and_curve():
     assert fig.axes[0].get_yscale() == "log"
     with pytest.raises(ValueError, match="lengths"):
         viz.plot_curve([1, 2], [1.0, 2.0, 3.0])
+
+
+def test_html_table_escapes_cells_and_checks_row_lengths():
+    import pytest
+
+    from dimedia_course.course.viz import html_table
+
+    out = html_table(["a", "b<"], [[1, "x & y"], [2.5, "z"]], caption="c")
+    assert out.startswith("<table><caption>c</caption><thead><tr><th>a</th><th>b&lt;</th></tr></thead>")
+    assert "<td>x &amp; y</td>" in out and out.count("<tr>") == 3 and "|" not in out
+    with pytest.raises(ValueError, match=r"rows\[1\]"):
+        html_table(["a", "b"], [[1, 2], [3]])

@@ -12,6 +12,8 @@ The website goes to ``DIR/_build/html`` (default ``DIR`` = the repository root, 
    in ``DIR/_build/.jupyter_cache``: unchanged demos are not re-run.
 2. ``sphinx-build -b revealjs book/slides DIR/_build/html/slides -W --keep-going``: one reveal.js
    deck per part of the course; reveal.js and MathJax are served from the build, never from a CDN.
+3. The student bundle (:func:`dimedia_course.grading.bundle.write_bundle`) and its requirements file go to
+   ``DIR/_build/html/downloads/``, linked from the exercises page.
 
 The build runs headless (``MPLBACKEND=Agg``) and executes notebooks with the ``python3`` kernel of
 the interpreter running this module (its ``bin`` directory comes first on ``PATH``).
@@ -28,7 +30,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["ROOT", "html_dir", "build_env", "build_book", "build_slides", "main", "setup"]
+__all__ = ["ROOT", "html_dir", "build_env", "build_book", "build_slides", "publish_downloads", "main", "setup"]
 
 #: Repository root (the Jupyter Book root: _config.yml and _toc.yml live here).
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,6 +155,8 @@ def _add_notebook_download(app, pagename, templatename, context, doctree) -> Non
     """Sphinx ``html-page-context`` hook: every notebook page links its own .ipynb (written at build-finished)."""
     if doctree is None or "body" not in context or not _is_notebook_page(app, pagename):
         return
+    if pagename.startswith("book/exercises/a"):  # an exercise page links the student notebook instead
+        return
     href = context["pathto"](f"_sources/{pagename}.ipynb", 1)
     name = pagename.rsplit("/", 1)[-1]
     link = (
@@ -160,6 +164,24 @@ def _add_notebook_download(app, pagename, templatename, context, doctree) -> Non
         "Download this page as a Jupyter notebook (.ipynb)</a></p>"
     )
     context["body"] = link + context["body"]
+
+
+def _add_footer(app, pagename, templatename, context, doctree) -> None:
+    """Sphinx ``html-page-context`` hook: licence, source of the page and how to cite, at the end of every page
+    (the theme drops Jupyter Book's ``extra_footer``)."""
+    if "body" not in context:
+        return
+    home = context["pathto"]("book/index")
+    source = ""
+    if doctree is not None and context.get("sourcename"):
+        href = context["pathto"](f"_sources/{context['sourcename']}", 1)
+        source = f' &middot; <a href="{href}">source of this page</a>'
+    context["body"] = context["body"] + (
+        '<footer class="dimedia-footer"><p>DiMEDIA open course. Code: MIT licence; text, figures and slides: '
+        '<a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>'
+        f'{source} &middot; <a href="{home}#how-to-cite">how to cite</a> &middot; built offline: no analytics, '
+        "no external scripts.</p></footer>"
+    )
 
 
 def _write_notebooks(app, exception) -> None:
@@ -185,8 +207,26 @@ def setup(app):
     register()
     app.connect("html-page-context", _drop_remote_scripts, priority=900)
     app.connect("html-page-context", _add_notebook_download)
+    app.connect("html-page-context", _add_footer)
     app.connect("build-finished", _write_notebooks)
     return {"parallel_read_safe": True, "parallel_write_safe": False}
+
+
+def publish_downloads(builddir: Path | None = None, root: Path = ROOT) -> Path:
+    """Put the student bundle on the site: ``<html>/downloads/dimedia-student-bundle.zip`` (release notebooks,
+    the package wheel, trimmed pinned requirements, a README) and its ``requirements.txt`` on its own
+    (``<html>/downloads/requirements-student.txt``). Returns the downloads folder."""
+    import zipfile
+
+    from dimedia_course.grading.bundle import BUNDLE_NAME, write_bundle
+
+    out = html_dir(builddir, root) / "downloads"
+    bundle = write_bundle(out, root)
+    with zipfile.ZipFile(bundle) as archive:
+        pins = archive.read(f"{BUNDLE_NAME}/requirements.txt").decode("utf-8").splitlines()
+    # On its own (without the bundle's wheel next to it) the file lists the pinned packages only.
+    (out / "requirements-student.txt").write_text("\n".join(p for p in pins if not p.startswith("./")) + "\n")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         if rc_slides != 0:
             print(f"error: slides build failed with exit status {rc_slides}", file=sys.stderr)
         rc = rc or rc_slides
+    if rc == 0:
+        print(f"Student bundle on the site: {publish_downloads(args.builddir, args.root)}", flush=True)
     if rc == 0:
         print(f"Built the course website: {html_dir(args.builddir, args.root) / 'index.html'}")
     return rc

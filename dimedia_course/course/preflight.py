@@ -18,7 +18,10 @@ from pathlib import Path
 
 __all__ = ["Check", "check_python", "check_versions", "run_checks", "main"]
 
-DEFAULT_REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
+_COURSE_REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
+#: The course repository's pins when run from a checkout; in an installed package (a student environment made
+#: from the bundle) ``requirements.txt`` of the current folder, the unpacked bundle.
+DEFAULT_REQUIREMENTS = _COURSE_REQUIREMENTS if _COURSE_REQUIREMENTS.is_file() else Path("requirements.txt")
 
 
 @dataclass

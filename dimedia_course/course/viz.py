@@ -21,6 +21,7 @@ import torch
 from dimedia_course.forward import q_sample
 
 __all__ = [
+    "html_table",
     "quality_table",
     "to_numpy_images",
     "show_images",
@@ -379,6 +380,28 @@ def plot_curve(
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def html_table(header, rows, caption: str | None = None) -> str:
+    """An HTML table (myst-nb renders ``IPython.display.Markdown`` as CommonMark, which has no tables).
+
+    ``header`` is a sequence of column titles, ``rows`` a sequence of rows of cells; every cell is escaped
+    (``str()`` of it), so the table shows exactly the values given. ``caption`` becomes a ``<caption>``.
+    """
+    import html
+
+    header = [str(h) for h in header]
+    if not header:
+        raise ValueError("header: expected at least one column title")
+    body = []
+    for i, row in enumerate(rows):
+        row = list(row)
+        if len(row) != len(header):
+            raise ValueError(f"rows[{i}]: expected {len(header)} cells (one per column), got {len(row)}")
+        body.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def quality_table(rows: Mapping[str, Mapping[str, float]]) -> str:

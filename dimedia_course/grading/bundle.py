@@ -33,6 +33,8 @@ STUDENT_EXCLUDED = (
     "nbgrader",
     "pytest",
     "pytest-timeout",
+    "pytest-xdist",
+    "execnet",
     "ruff",
     "diffusers",
     "httpx2",
@@ -49,11 +51,26 @@ access while you work (only to install the packages once).
 
 ## Install
 
+Unpack the bundle, open a terminal in the unpacked folder `dimedia-student-bundle` and create a virtual
+environment there (Python 3.10 or newer):
+
 ```bash
 python -m venv .venv
 source .venv/bin/activate            # Windows: .venv\\Scripts\\activate
-pip install -r requirements.txt jupyterlab
-pip install --no-deps dimedia_course-*.whl
+```
+
+Linux only: the default `torch` wheel for Linux is the CUDA build (several GB). The exercises need no GPU; install
+the CPU-only build first (macOS and Windows get a CPU build by default, skip this line):
+
+```bash
+pip install torch==TORCH_VERSION --index-url https://download.pytorch.org/whl/cpu
+```
+
+Then, on every system:
+
+```bash
+pip install -r requirements.txt      # the exact versions, JupyterLab and the course package (the .whl here)
+python -m dimedia_course.course.preflight   # a few seconds: versions, device, data, one training step
 jupyter lab exercises/
 ```
 
@@ -70,15 +87,29 @@ instructor asks. You get back a feedback page with your score per part.
 """
 
 
-def student_requirements(requirements: Path) -> str:
-    """The course's pinned requirements without the tools students do not need (comments kept)."""
+def student_requirements(requirements: Path, wheel: str | None = None) -> str:
+    """The course's pinned requirements without the tools students do not need (comments kept), plus JupyterLab
+    at the version installed next to nbgrader, and the course package's wheel file name when given (so that
+    ``pip install -r requirements.txt`` in the unpacked bundle installs everything)."""
+    from importlib import metadata
+
     lines = []
     for line in Path(requirements).read_text(encoding="utf-8").splitlines():
         name = line.split("==")[0].split("[")[0].strip().lower()
         if name and not name.startswith("#") and name in STUDENT_EXCLUDED:
             continue
         lines.append(line)
+    lines.append(f"jupyterlab=={metadata.version('jupyterlab')}  # to open the notebooks")
+    if wheel:
+        lines.append(f"./{wheel}  # the course package dimedia_course (in this folder)")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _torch_version(requirements: Path) -> str:
+    for line in Path(requirements).read_text(encoding="utf-8").splitlines():
+        if line.split("==")[0].strip().lower() == "torch":
+            return line.split("==", 1)[1].split("#")[0].strip()
+    raise RuntimeError(f"{requirements}: no torch==VERSION pin")
 
 
 def _build_wheel(root: Path, out: Path) -> Path:
@@ -122,7 +153,10 @@ def write_bundle(out_dir, root=None) -> Path:
             for notebook in sorted((root / RELEASE_DIR).glob("*/*.ipynb")):
                 bundle.write(notebook, f"{BUNDLE_NAME}/{notebook.relative_to(root).as_posix()}")
             bundle.write(wheel, f"{BUNDLE_NAME}/{wheel.name}")
-            bundle.writestr(f"{BUNDLE_NAME}/requirements.txt", student_requirements(root / "requirements.txt"))
-            bundle.writestr(f"{BUNDLE_NAME}/README.md", _README)
+            bundle.writestr(
+                f"{BUNDLE_NAME}/requirements.txt", student_requirements(root / "requirements.txt", wheel.name)
+            )
+            readme = _README.replace("TORCH_VERSION", _torch_version(root / "requirements.txt"))
+            bundle.writestr(f"{BUNDLE_NAME}/README.md", readme)
         shutil.move(str(partial), target)  # complete or absent: never a half-written bundle
     return target
