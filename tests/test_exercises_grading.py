@@ -30,6 +30,7 @@ pytest.importorskip("nbgrader")
 
 from dimedia_course import grading  # noqa: E402
 from dimedia_course.course.benchmarks.grading import solved_notebook  # noqa: E402
+from dimedia_course.grading.allowlist import reference_names  # noqa: E402
 from dimedia_course.grading.checks import load_checks  # noqa: E402
 from dimedia_course.grading.sandbox import available_isolation  # noqa: E402
 
@@ -58,6 +59,26 @@ def _wrong(nb, grade_id, body: str, attack: str = ""):
     cell = _cell(nb, grade_id)
     head = cell.source.split("\n")[0]
     cell.source = head + "\n" + "\n".join("    " + ln for ln in body.strip().splitlines()) + "\n" + attack
+
+
+def _reach_probe(assignment: str) -> str:
+    """A cell that tries every piece of reference code the assignment's hidden checks name, and the packages
+    students do not get; prints ``REACHED [...]`` with what it could import."""
+    names = reference_names(load_checks(ROOT / "solutions" / assignment)) + ["diffusers:", "sklearn:"]
+    return (
+        "import importlib, json\n"
+        "reached = []\n"
+        f"for name in {names!r}:\n"
+        "    module, _, qualname = name.partition(':')\n"
+        "    try:\n"
+        "        obj = importlib.import_module(module)\n"
+        "        for part in filter(None, qualname.split('.')):\n"
+        "            obj = getattr(obj, part)\n"
+        "        reached.append(name)\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "print('REACHED', json.dumps(reached))\n"
+    )
 
 
 def _plain_cell(nb, source, after=None):
@@ -242,7 +263,7 @@ def _adversaries(course: Path, subs: Path):
 
     return {
         "patch_grader": (patch_grader, ["test_linear_betas"], ["test_linear_betas"]),
-        "calls_reference": (reference, ["test_cosine_betas"], ["test_cosine_betas", "NotImplementedError"]),
+        "calls_reference": (reference, ["test_cosine_betas"], ["test_cosine_betas", "ModuleNotFoundError"]),
         "reads_course": (reads_course, ["test_alphas_cumprod"], ["test_alphas_cumprod"]),
         "writes_everywhere": (writes_everywhere, ["test_q_sample"], ["test_q_sample"]),
         "kills_and_spawns": (kills_and_spawns, ["test_q_posterior"], ["test_q_posterior"]),
@@ -304,6 +325,7 @@ def graded(tmp_path_factory):
     subs = base / "submissions"
     for assignment in ASSIGNMENTS:
         name, nb = _good_notebook(assignment)
+        _plain_cell(nb, _reach_probe(assignment))  # an honest student who also looks for the reference
         (subs / "good" / assignment).mkdir(parents=True)
         nbformat.write(nb, str(subs / "good" / assignment / name))
         (subs / "blank" / assignment).mkdir(parents=True)
@@ -399,7 +421,15 @@ def test_sandbox_sees_nothing_of_the_course_and_cannot_write_or_connect(graded):
     limits = _outputs(course, "network_and_limits")
     assert "NET blocked" in limits and "MEM blocked" in limits and "PROCS stopped at" in limits, limits
     assert "TMP blocked 28" in limits, limits  # ENOSPC: the private /tmp is a size-limited tmpfs
-    assert "REFSOURCE False" in _outputs(course, "calls_reference"), "the package copy holds no reference code"
+    out = _outputs(course, "calls_reference")
+    assert "REFSOURCE" not in out and "No module named" in out, "the package copy holds no reference module"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_reference_code_or_test_only_package_is_importable_in_the_kernel(graded, assignment):
+    name = _good_notebook(assignment)[0]
+    out = _outputs(graded["course"], "good", assignment, name)
+    assert "REACHED []" in out, out[-2000:]
 
 
 def test_no_file_outside_the_sandbox_changed_and_submissions_are_kept_read_only(graded):

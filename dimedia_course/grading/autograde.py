@@ -34,9 +34,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dimedia_course.grading.allowlist import package_copy
 from dimedia_course.grading.checks import expected_values, judge, load_assignment_checks
 from dimedia_course.grading.release import generate_release, select_assignments
-from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup, stub_package
+from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup
 from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT
 
 __all__ = ["GradingResult", "autograde", "prepare_notebook"]
@@ -192,7 +193,7 @@ def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _As
     missing = sorted(g for g, p in points.items() if p > 0 and g not in checks.checks)
     if missing:
         raise ValueError(f"{name}: grader_checks.py has no checks for the graded cells {missing}")
-    stub = stub_package(tmp / "stubs" / name, checks.blocked)
+    stub = package_copy(tmp / "stubs" / name, checks, rel_root / name / checks.notebook)  # allow-listed
     expected = expected_values(checks)
     cases = {g: [[c.setup, c.student] for c in cs] for g, cs in checks.checks.items()}
     spec = json.dumps({"prelude": checks.prelude, "cases": cases})
