@@ -127,6 +127,20 @@ def _adversaries(course: Path, subs: Path):
             after="cosine_betas",
         )
 
+    def private_and_test_only(nb):  # reference code the old deny-list missed: 5 of 13 points before the allow-list
+        _wrong(
+            nb,
+            "linear_betas",
+            "from diffusers import DDPMScheduler\n"
+            "return DDPMScheduler(num_train_timesteps=num_steps, beta_start=beta_start, beta_end=beta_end).betas",
+        )
+        _wrong(
+            nb,
+            "cosine_betas",
+            "from dimedia_course.schedules import _cosine_betas\n"
+            "return _cosine_betas(num_steps, s).clamp(max=max_beta)",
+        )
+
     def reads_course(nb):  # looks for the hidden checks, the gradebook and other students
         probe = (
             "import glob, os, sys\n"
@@ -264,6 +278,11 @@ def _adversaries(course: Path, subs: Path):
     return {
         "patch_grader": (patch_grader, ["test_linear_betas"], ["test_linear_betas"]),
         "calls_reference": (reference, ["test_cosine_betas"], ["test_cosine_betas", "ModuleNotFoundError"]),
+        "private_and_test_only": (
+            private_and_test_only,
+            ["test_linear_betas", "test_cosine_betas"],
+            ["ModuleNotFoundError"],
+        ),
         "reads_course": (reads_course, ["test_alphas_cumprod"], ["test_alphas_cumprod"]),
         "writes_everywhere": (writes_everywhere, ["test_q_sample"], ["test_q_sample"]),
         "kills_and_spawns": (kills_and_spawns, ["test_q_posterior"], ["test_q_posterior"]),
