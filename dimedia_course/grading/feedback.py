@@ -15,7 +15,11 @@ from dimedia_course.grading.settings import COURSE_ROOT, nbgrader_settings, run_
 
 __all__ = ["export_grades", "generate_feedback"]
 
-FEEDBACK_PREPROCESSORS = ("nbgrader.preprocessors.GetGrades", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor")
+FEEDBACK_PREPROCESSORS = (
+    "nbgrader.preprocessors.GetGrades",
+    "dimedia_course.grading.safe_html.SanitizeStudentContent",  # student markdown and outputs: nh3
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+)
 
 
 def export_grades(to="grades.csv", *, root=COURSE_ROOT, db_url=None) -> Path:
@@ -31,6 +35,8 @@ def export_grades(to="grades.csv", *, root=COURSE_ROOT, db_url=None) -> Path:
 
 def generate_feedback(assignments=None, *, root=COURSE_ROOT, db_url=None) -> Path:
     """HTML feedback for every autograded submission: ``feedback/<student>/<assignment>/<nb>.html``."""
+    from dimedia_course.grading.safe_html import localise_page
+
     root = Path(root).resolve()
     settings = nbgrader_settings(root, db_url=db_url)
     settings += [f"--GenerateFeedback.preprocessors={p}" for p in FEEDBACK_PREPROCESSORS]
@@ -40,4 +46,6 @@ def generate_feedback(assignments=None, *, root=COURSE_ROOT, db_url=None) -> Pat
         run = run_nbgrader(["generate_feedback", assignment, "--force"], settings, cwd=root, timeout=1800)
         if run.returncode != 0:
             raise RuntimeError(f"nbgrader generate_feedback {assignment} failed:\n{run.output[-5000:]}")
+        for page in (root / "feedback").glob(f"*/{assignment}/*.html"):
+            localise_page(page)  # no script from the internet; MathJax beside the page
     return root / "feedback"
