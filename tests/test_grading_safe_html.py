@@ -87,3 +87,15 @@ def test_no_script_from_the_internet_and_mathjax_beside_the_page(page):
         assert 'src="mathjax/tex-svg.js"' in html
         assert (page.parent / "mathjax" / "tex-svg.js").stat().st_size > 1_000_000
         assert (page.parent / "mathjax" / "ui" / "safe.js").is_file()
+
+
+def test_contents_list_names_each_test_cell(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(
+        '<ul><li><a href="#test_q_sample">Test cell</a> (Score: 3.0 / 3.0)</li>'
+        '<li><a href="#test_alphas_cumprod">Test cell</a> (Score: 0.0 / 2.0)</li></ul>',
+        encoding="utf-8",
+    )
+    localise_page(page)
+    text = page.read_text(encoding="utf-8")
+    assert "Test cell" not in text and ">Test: q sample</a>" in text and ">Test: alphas cumprod</a>" in text

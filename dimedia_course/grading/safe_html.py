@@ -11,7 +11,8 @@ nbconvert preprocessor, run by ``python -m dimedia_course.grading feedback``)
 
 After rendering, :func:`localise_page` removes every script loaded from the internet (nbconvert's jQuery,
 require.js and mermaid, which the sanitised page does not need) and replaces the MathJax 2 block that loads from a CDN
-with MathJax 3 copied beside the page (``mathjax/``, from the ``sphinx-mathjax-offline`` package the book
+with MathJax 3 copied beside the page, and names the test cells of
+nbgrader's contents list after their grade ids (instead of "Test cell" five times) (``mathjax/``, from the ``sphinx-mathjax-offline`` package the book
 uses), so formulas render offline.
 """
 
@@ -23,7 +24,15 @@ from pathlib import Path
 
 from nbconvert.preprocessors import Preprocessor
 
-__all__ = ["MATHJAX_DIR", "SanitizeStudentContent", "clean", "clean_markdown", "localise_page", "sanitise_output"]
+__all__ = [
+    "MATHJAX_DIR",
+    "SanitizeStudentContent",
+    "clean",
+    "clean_markdown",
+    "localise_page",
+    "sanitise_output",
+    "section_name",
+]
 
 SAFE_IMAGES = ("image/png", "image/jpeg")
 CLEANED = ("text/html", "text/markdown", "text/latex")
@@ -111,11 +120,21 @@ class SanitizeStudentContent(Preprocessor):
         return cell, resources
 
 
+_TOC_ENTRY = re.compile(r'<a href="#([A-Za-z0-9_-]+)">Test cell</a>')
+
+
+def section_name(grade_id: str) -> str:
+    """The contents-list name of a test cell: its grade id in words (``test_q_sample`` -> "q sample")."""
+    words = grade_id.removeprefix("test_").replace("_", " ").replace("-", " ").strip()
+    return f"Test: {words or grade_id}"
+
+
 def localise_page(html_path) -> None:
     """No script from the internet in a rendered feedback page; MathJax copied beside it (see module)."""
     path = Path(html_path)
     text = path.read_text(encoding="utf-8")
     text = _REMOTE_MODULE.sub("", _REMOTE_SCRIPT.sub("", text))
+    text = _TOC_ENTRY.sub(lambda m: f'<a href="#{m.group(1)}">{section_name(m.group(1))}</a>', text)
     if MATHJAX_DIR is not None:
         text = _MATHJAX_BLOCK.sub(lambda _: _MATHJAX_LOCAL, text)
         for name in MATHJAX_FILES:
