@@ -10,10 +10,10 @@ nbconvert preprocessor, run by ``python -m dimedia_course.grading feedback``)
   PNG/JPEG images with valid base64, HTML, markdown and LaTeX), output metadata and cell attachments.
 
 After rendering, :func:`localise_page` removes every script loaded from the internet (nbconvert's jQuery,
-require.js and mermaid, which the sanitised page does not need) and replaces the MathJax 2 block that loads from a CDN
-with MathJax 3 copied beside the page, and names the test cells of
-nbgrader's contents list after their grade ids (instead of "Test cell" five times) (``mathjax/``, from the ``sphinx-mathjax-offline`` package the book
-uses), so formulas render offline.
+require.js and mermaid, which the sanitised page does not need), replaces the MathJax 2 block that loads
+from a CDN with MathJax 3 copied beside the page (``mathjax/``, from the ``sphinx-mathjax-offline`` package
+the book uses) so formulas render offline, and names the test cells of nbgrader's contents list after
+their grade ids (instead of "Test cell" five times).
 """
 
 from __future__ import annotations
