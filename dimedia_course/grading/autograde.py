@@ -374,13 +374,15 @@ def _autograded_notebook(job: _Job, assignment: _Assignment, verdicts: dict, sco
                 cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=text))
             else:
                 head, *problems = _public(verdicts[gid], len(assignment.checks.checks[gid]))
+                hint = assignment.checks.hints.get(gid)
                 cell.outputs.append(
                     nbformat.v4.new_output(
                         "error",
                         ename="HiddenChecksFailed",
                         evalue=f"{head}: " + "; ".join(problems),
                         traceback=[f"{head[0].upper()}{head[1:]} (0 / {points:g} points):"]
-                        + [f"  - {problem[:300]}" for problem in problems],
+                        + [f"  - {problem[:300]}" for problem in problems]
+                        + ([f"Hint: {hint}"] if hint else []),
                     )
                 )
     return nb

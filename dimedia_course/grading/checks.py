@@ -225,6 +225,7 @@ class AssignmentChecks:
     reference_imports: str
     blocked: list
     checks: dict  # grade_id -> [Case, ...]
+    hints: dict = field(default_factory=dict)  # grade_id -> where to look when its checks fail (no input)
 
 
 def load_checks(assignment_dir) -> AssignmentChecks:
@@ -247,6 +248,7 @@ def load_checks(assignment_dir) -> AssignmentChecks:
         reference_imports=getattr(module, "REFERENCE_IMPORTS", ""),
         blocked=list(module.BLOCKED),
         checks=dict(module.CHECKS),
+        hints=dict(getattr(module, "HINTS", {})),
     )
 
 
