@@ -518,7 +518,10 @@ def test_regrading_is_idempotent_and_exports(graded, tmp_path):
     out = tmp_path / "grades.csv"
     assert grading.main(["--root", str(course), "export", "--to", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
-    scores = {(row["student_id"], row["assignment"]): float(row["score"]) for row in rows}
-    assert len(rows) == len(scores)  # one row per student and assignment (missing ones score 0)
+    by_key = {(row["student_id"], row["assignment"]): row for row in rows}
+    assert len(rows) == len(by_key)  # one row per student and assignment
     for key, r in results.items():
-        assert scores[key] == pytest.approx(r.score), key
+        assert by_key[key]["status"] == "graded" and float(by_key[key]["score"]) == pytest.approx(r.score), key
+        assert by_key[key]["timestamp"].endswith(" UTC"), key
+    missing = by_key[("edited_test", "a02_ddpm_loss_sampling")]  # work never handed in is not a 0
+    assert missing["status"] == "not submitted" and missing["score"] == "" and missing["timestamp"] == ""

@@ -36,7 +36,8 @@ from pathlib import Path
 
 from dimedia_course.grading.allowlist import package_copy
 from dimedia_course.grading.checks import expected_values, judge, load_assignment_checks
-from dimedia_course.grading.release import generate_release, select_assignments
+from dimedia_course.grading.messages import hint_line, printable, unknown_assignments, unreadable_banner
+from dimedia_course.grading.release import generate_release, list_assignments, select_assignments
 from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup
 from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT
 
@@ -175,6 +176,8 @@ class _Job:
     killed: bool = False
     started: float = 0.0
     finished: float = 0.0
+    banner: str = ""  # first cell of the feedback when the notebook could not be read
+    timestamp: object = None  # when it was handed in (timestamp.txt, else the notebook's modification time)
 
 
 def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _Assignment:
@@ -227,13 +230,15 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
         for extra in present:
             if extra != name:
                 notes.append(f"unexpected notebook {extra}: not graded")
-    submitted = None
+    submitted, banner = None, ""
     if not source_path.is_file() or source_path.is_symlink():
         notes.append(f"missing notebook {name}: graded as the blank exercise")
+        banner = unreadable_banner(name, "no such file in what you handed in")
     else:
         submitted, reason = _read_json_notebook(source_path)
         if submitted is None:
             notes.append(f"{name}: {reason}; graded as the blank exercise")
+            banner = unreadable_banner(name, reason)
     nb = prepare_notebook(submitted, assignment.release_nb, notes)
     job = tmp / "jobs" / str(index)
     (job / "kernel").mkdir(parents=True)
@@ -242,7 +247,27 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
     (job / "job.json").write_text(json.dumps({"notebook": name, **config}), encoding="utf-8")
     shutil.copy(assignment.given, job / "kernel" / "given.pt")  # a copy: the kernel may write in its folder
     (job / "stub").symlink_to(assignment.stub)
-    return _Job(student, assignment.name, original, job, notes)
+    return _Job(
+        student, assignment.name, original, job, notes, banner=banner, timestamp=_handed_in(original, source_path)
+    )
+
+
+def _handed_in(original: Path, notebook: Path):
+    """When a submission was handed in: nbgrader's ``timestamp.txt`` if readable, else the notebook's
+    modification time (UTC), else None."""
+    import datetime
+
+    from nbgrader.utils import parse_utc
+
+    stamp = original / "timestamp.txt"
+    with contextlib.suppress(Exception):
+        if stamp.is_file() and not stamp.is_symlink() and stamp.stat().st_size < 1000:
+            return parse_utc(stamp.read_text(encoding="utf-8").strip())
+    with contextlib.suppress(OSError):
+        if notebook.is_file() and not notebook.is_symlink():
+            utc = datetime.datetime.fromtimestamp(notebook.stat().st_mtime, tz=datetime.timezone.utc)
+            return utc.replace(tzinfo=None)  # naive UTC, as nbgrader stores it
+    return None
 
 
 def _run_worker(job: _Job, wall_seconds: int) -> _Job:
@@ -382,9 +407,11 @@ def _autograded_notebook(job: _Job, assignment: _Assignment, verdicts: dict, sco
                         evalue=f"{head}: " + "; ".join(problems),
                         traceback=[f"{head[0].upper()}{head[1:]} (0 / {points:g} points):"]
                         + [f"  - {problem[:300]}" for problem in problems]
-                        + ([f"Hint: {hint}"] if hint else []),
+                        + ([hint_line(hint)] if hint else []),
                     )
                 )
+    if job.banner:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(job.banner))
     return nb
 
 
@@ -417,7 +444,7 @@ def _record(root: Path, db_url: str, job: _Job, assignment: _Assignment) -> Grad
             gb.remove_submission(job.assignment, job.student)
     with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
         warnings.simplefilter("ignore")
-        gb.add_submission(job.assignment, job.student)
+        gb.add_submission(job.assignment, job.student, **({"timestamp": job.timestamp} if job.timestamp else {}))
         for gid, points in assignment.points.items():
             grade = gb.find_grade(gid, notebook_id, job.assignment, job.student)
             grade.auto_score = scores.get(gid, 0.0) if points > 0 else 0.0
@@ -431,14 +458,14 @@ def _record(root: Path, db_url: str, job: _Job, assignment: _Assignment) -> Grad
     result.ok = not job.killed and (job.dir / "result.json").is_file()
     log_path = root / "autograded" / job.student / f"{job.assignment}.log"
     lines = [
-        f"student: {job.student}",
+        f"student: {printable(job.student)}",
         f"assignment: {job.assignment}",
         f"status: {'graded' if result.ok else 'INCOMPLETE'} in {job.seconds:.1f} s",
         f"score: {result.score:g} / {result.max_score:g}",
         "problems:" if result.notes else "problems: none",
-        *[f"  - {n}" for n in result.notes],
+        *[f"  - {printable(n)}" for n in result.notes],
         "cells:",
-        *[f"  {k}: {s or 0:g} / {m:g}" for k, (s, m) in sorted(result.cell_scores.items())],
+        *[f"  {printable(k)}: {s or 0:g} / {m:g}" for k, (s, m) in sorted(result.cell_scores.items())],
     ]
     log_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result.log_path = log_path
@@ -493,6 +520,16 @@ def autograde(
     if not submissions.is_dir():
         raise ValueError(f"submissions: {submissions} is not a folder of <student>/<assignment>/ folders")
     selected = select_assignments(assignments, root)
+    student_dirs = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.is_symlink())
+    known = list_assignments(root)
+    typos = {
+        p.name
+        for s in student_dirs
+        for p in s.iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and p.name not in known
+    }
+    if typos:
+        raise ValueError(unknown_assignments(typos, known))
     db_url = db_url or "sqlite:///" + str(root / "gradebook.db")
     results = []
     with tempfile.TemporaryDirectory(prefix="dimedia-grade-") as tmp_name:
@@ -502,7 +539,7 @@ def autograde(
         generate_release(selected, root, rel_root, db_url)  # also registers the assignments in the gradebook
         prepared = {name: _prepare_assignment(root, name, rel_root, tmp) for name in selected}
         jobs = []
-        for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.is_symlink()):
+        for student_dir in student_dirs:
             for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.is_symlink()):
                 if assignment_dir.name not in prepared:
                     if verbose:
@@ -530,8 +567,9 @@ def autograde(
                 if verbose:
                     status = "ok" if result.ok else "INCOMPLETE"
                     print(
-                        f"{result.student:>20} {result.assignment:<28} {result.score:6g} / {result.max_score:<6g} "
-                        f"{status:10} {result.seconds:5.1f} s  {'; '.join(result.notes)[:300]}"
+                        f"{printable(result.student):>20} {result.assignment:<28} {result.score:6g} / "
+                        f"{result.max_score:<6g} {status:10} {result.seconds:5.1f} s  "
+                        f"{printable('; '.join(result.notes))[:300]}"
                     )
         results = [done[i] for i in sorted(done)]
     return results
