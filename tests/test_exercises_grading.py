@@ -242,6 +242,15 @@ def _adversaries(course: Path, subs: Path):
             "from IPython.display import display\ndisplay(1)\n" + _cell(nb, "test_linear_betas").source
         )
 
+    def xss_feedback(nb):  # markup that runs script in whoever opens the feedback page
+        _plain_cell(
+            nb,
+            "from IPython.display import HTML, Markdown, display\n"
+            "display(HTML('<img src=x onerror=\"alert(1)\"><script>alert(2)</script>'))\n"
+            "display(Markdown('[click](javascript:alert(3))'))",
+        )
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell("<script>alert(4)</script><svg onload='alert(5)'></svg>"))
+
     # careless students
     def exits_last(nb):
         _plain_cell(nb, "import os\nos._exit(3)")
@@ -298,6 +307,7 @@ def _adversaries(course: Path, subs: Path):
             ["test_linear_betas", "test_cosine_betas", "test_alphas_cumprod", "test_q_sample", "test_q_posterior"],
             ["did not run"],
         ),
+        "xss_feedback": (xss_feedback, [], []),
         "shadow_torch": (shadow_torch, ["test_q_sample"], ["test_q_sample"]),
         "display_trick": (display_trick, ["test_linear_betas"], ["test_linear_betas", "edited"]),
         "exits_in_last_cell": (exits_last, [], ["kernel died"]),
@@ -482,9 +492,26 @@ def test_invalid_json_and_renamed_notebooks(graded):
     assert r.score == r.max_score > 0 and "forward_process (1).ipynb" in _log(r)
 
 
-def test_nothing_hidden_in_feedback_or_logs(graded, tmp_path):
+@pytest.fixture(scope="module")
+def feedback(graded):
+    """The feedback pages of assignment 1, made once."""
+    assert grading.main(["--root", str(graded["course"]), "feedback", A1]) == 0
+    return graded["course"] / "feedback"
+
+
+def test_feedback_is_safe_to_open_offline_and_says_when_a_notebook_was_unreadable(feedback):
+    page = (feedback / "xss_feedback" / A1 / NB1.replace(".ipynb", ".html")).read_text(encoding="utf-8")
+    body = page[page.index("<body") :]
+    assert "alert(" not in body.replace("javascript:alert(3)", "") and "onerror" not in body and "<svg" not in body
+    assert 'href="javascript' not in body
+    assert "cdnjs" not in page and 'src="mathjax/tex-svg.js"' in page and ">Test: q sample</a>" in page
+    assert (feedback / "xss_feedback" / A1 / "mathjax" / "tex-svg.js").is_file()
+    unreadable = (feedback / "invalid_json" / A1 / NB1.replace(".ipynb", ".html")).read_text(encoding="utf-8")
+    assert "could not be read" in unreadable and "invalid JSON" in unreadable
+
+
+def test_nothing_hidden_in_feedback_or_logs(graded, feedback):
     course, results = graded["course"], graded["results"]
-    assert grading.main(["--root", str(course), "feedback", A1]) == 0
     secrets, descriptions = set(), set()
     for assignment in ASSIGNMENTS:
         checks = load_checks(ROOT / "solutions" / assignment)
