@@ -94,6 +94,8 @@ def sanitise_output(output) -> bool:
         text = "".join(value) if isinstance(value, list) else value
         if mime == "text/plain":
             kept[mime] = text
+        elif mime == "text/markdown":  # rendered and cleaned here, like a markdown cell
+            kept.setdefault("text/html", clean_markdown(text))
         elif mime in CLEANED:
             kept[mime] = clean(text)
         elif mime in SAFE_IMAGES and isinstance(text, str) and _BASE64.fullmatch(text):
