@@ -69,10 +69,11 @@ def _grade_id(cell):
 
 
 def _kind(cell) -> str:
-    meta = cell.metadata.get("nbgrader", {})
-    if meta.get("solution"):
+    from nbgrader.utils import is_grade, is_solution
+
+    if is_solution(cell):
         return "answer cell"
-    if meta.get("grade"):
+    if is_grade(cell):
         return "test cell"
     return "read-only cell"
 
@@ -188,11 +189,9 @@ def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _As
 
     checks = load_assignment_checks(root, name, release_dir=rel_root)
     release_nb = nbformat.read(str(rel_root / name / checks.notebook), as_version=4)
-    points = {}
-    for cell in release_nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            points[meta["grade_id"]] = float(meta.get("points", 0))
+    from nbgrader.utils import is_grade
+
+    points = {_grade_id(c): float(c.metadata.nbgrader.get("points", 0)) for c in release_nb.cells if is_grade(c)}
     missing = sorted(g for g, p in points.items() if p > 0 and g not in checks.checks)
     if missing:
         raise ValueError(f"{name}: grader_checks.py has no checks for the graded cells {missing}")

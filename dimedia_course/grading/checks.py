@@ -325,13 +325,11 @@ def release_prelude(notebook_path) -> str:
     """The read-only set-up code of a release notebook (its locked code cells that are neither answers nor
     tests), which defines the notebook's helpers (toy models, data)."""
     import nbformat
+    from nbgrader.utils import is_grade, is_locked
 
     nb = nbformat.read(str(notebook_path), as_version=4)
-    parts = []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("locked") and not meta.get("grade") and not meta.get("solution"):
-            parts.append(cell.source)
+    # nbgrader's is_locked is False for answer cells and True for test cells
+    parts = [c.source for c in nb.cells if c.cell_type == "code" and is_locked(c) and not is_grade(c)]
     return "\n\n".join(parts)
 
 
