@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -502,8 +503,8 @@ def feedback(graded):
 def test_feedback_is_safe_to_open_offline_and_says_when_a_notebook_was_unreadable(feedback):
     page = (feedback / "xss_feedback" / A1 / NB1.replace(".ipynb", ".html")).read_text(encoding="utf-8")
     body = page[page.index("<body") :]
-    assert "alert(" not in body.replace("javascript:alert(3)", "") and "onerror" not in body and "<svg" not in body
-    assert 'href="javascript' not in body
+    assert not re.search(r"<script[^>]*>\s*alert", body) and not re.search(r"<[a-z][^>]*\son\w+\s*=", body)
+    assert "<svg" not in body and 'href="javascript' not in body  # (the code cell's source shows them escaped)
     assert "cdnjs" not in page and 'src="mathjax/tex-svg.js"' in page and ">Test: q sample</a>" in page
     assert (feedback / "xss_feedback" / A1 / "mathjax" / "tex-svg.js").is_file()
     unreadable = (feedback / "invalid_json" / A1 / NB1.replace(".ipynb", ".html")).read_text(encoding="utf-8")

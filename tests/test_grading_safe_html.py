@@ -55,7 +55,7 @@ def page(tmp_path_factory):
     code.outputs.append(nbformat.v4.new_output("stream", name="stdout", text="<script>alert('stream')</script>\n"))
     nb.cells.append(code)
     exporter = HTMLExporter(template_name="classic")
-    exporter.register_preprocessor(SanitizeStudentContent, enabled=True)
+    exporter.register_preprocessor(SanitizeStudentContent)  # as nbgrader does: enabled by default
     html, _ = exporter.from_notebook_node(nb)
     path = tmp_path_factory.mktemp("feedback") / "student" / "a01" / "page.html"
     path.parent.mkdir(parents=True)

@@ -15,12 +15,6 @@ from dimedia_course.grading.settings import COURSE_ROOT, nbgrader_settings, run_
 
 __all__ = ["export_grades", "generate_feedback"]
 
-FEEDBACK_PREPROCESSORS = (
-    "nbgrader.preprocessors.GetGrades",
-    "dimedia_course.grading.safe_html.SanitizeStudentContent",  # student markdown and outputs: nh3
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-)
-
 
 def export_grades(to="grades.csv", *, root=COURSE_ROOT, db_url=None) -> Path:
     """Write the gradebook as CSV: one row per student and assignment, every cell quoted and safe to open
@@ -67,7 +61,6 @@ def generate_feedback(assignments=None, *, root=COURSE_ROOT, db_url=None) -> Pat
 
     root = Path(root).resolve()
     settings = nbgrader_settings(root, db_url=db_url)
-    settings += [f"--GenerateFeedback.preprocessors={p}" for p in FEEDBACK_PREPROCESSORS]
     for assignment in select_assignments(assignments, root):
         if not any((root / "autograded").glob(f"*/{assignment}")):
             continue

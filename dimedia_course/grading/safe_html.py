@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 
 from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
 
 __all__ = [
     "MATHJAX_DIR",
@@ -108,6 +109,8 @@ def sanitise_output(output) -> bool:
 
 class SanitizeStudentContent(Preprocessor):
     """nbconvert preprocessor: every cell's student-controlled content made safe to render (see module)."""
+
+    enabled = Bool(True).tag(config=True)  # nbconvert's default is off, and nbgrader registers it as is
 
     def preprocess_cell(self, cell, resources, index):
         cell.pop("attachments", None)
