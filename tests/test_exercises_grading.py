@@ -20,6 +20,7 @@ import csv
 import hashlib
 import os
 import re
+import resource
 import shutil
 import sys
 from pathlib import Path
@@ -285,7 +286,55 @@ def _adversaries(course: Path, subs: Path):
         cell = _cell(nb, "q_sample")
         cell.source = cell.source.replace("def q_sample(", "def my_q_sample(")
 
+    def links_probe(nb):  # points its probe folder at the previous job's, to take a classmate's values
+        _wrong(nb, "linear_betas", zeros)
+        _plain_cell(
+            nb,
+            "import os\n"
+            "here = os.getcwd()  # .../jobs/N/kernel\n"
+            "jobs = os.path.dirname(os.path.dirname(here))\n"
+            "for n in range(8):\n"
+            "    target = os.path.join(jobs, str(n), 'kernel', 'probe')\n"
+            "    if target != os.path.join(here, 'probe'):\n"
+            "        break\n"
+            "os.rmdir('probe')\n"
+            "os.symlink(target, 'probe')\n"
+            "print('LINKED', os.path.islink('probe'))\n",
+        )
+
+    def root_on_host(nb):  # who am I on the host? a setuid binary for later, and the host's secrets
+        _wrong(nb, "linear_betas", zeros)
+        _plain_cell(
+            nb,
+            "import os, shutil\n"
+            "print('UID', os.getuid(), os.geteuid())\n"
+            "try:\n"
+            "    open('/etc/shadow').read(); print('SHADOW read')\n"
+            "except OSError as e:\n"
+            "    print('SHADOW', type(e).__name__)\n"
+            "shutil.copy('/usr/bin/id', 'suid-id'); os.chmod('suid-id', 0o4755)\n"
+            "print('SUID-OWNER', os.stat('suid-id').st_uid)\n",
+        )
+
+    def leaks_inputs(nb):  # the hidden inputs, spelled out in the name of an exception raised at check time
+        _wrong(
+            nb,
+            "cosine_betas",
+            "raise type(f'Leak{int(num_steps)}x{s}x{max_beta}'.replace('.', '_'), (Exception,), {})()",
+        )
+
+    def bomb_values(nb):  # a few bytes on disk, gigabytes once broadcast by the checks
+        _wrong(nb, "q_sample", "return torch.zeros(()).expand(x0.shape[0], 2**28)")
+
     return {
+        "links_probe": (
+            links_probe,
+            ["test_linear_betas", "test_cosine_betas", "test_alphas_cumprod", "test_q_sample", "test_q_posterior"],
+            ["did not run"],
+        ),
+        "root_on_host": (root_on_host, ["test_linear_betas"], ["test_linear_betas"]),
+        "leaks_inputs": (leaks_inputs, ["test_cosine_betas"], ["test_cosine_betas"]),
+        "bomb_values": (bomb_values, ["test_q_sample"], ["test_q_sample", "too large"]),
         "patch_grader": (patch_grader, ["test_linear_betas"], ["test_linear_betas"]),
         "calls_reference": (reference, ["test_cosine_betas"], ["test_cosine_betas", "ModuleNotFoundError"]),
         "private_and_test_only": (
@@ -373,6 +422,8 @@ def graded(tmp_path_factory):
     (subs / "renamed_notebook" / A1).mkdir(parents=True)
     nbformat.write(_good_notebook(A1)[1], str(subs / "renamed_notebook" / A1 / "forward_process (1).ipynb"))
 
+    (subs / "good" / A1 / "solutions-link").symlink_to(course / "solutions")  # a link in a zip or a repository
+    modes_before = {str(p): p.lstat().st_mode for p in [course, *course.rglob("*")]}
     before_course = _tree_digest(course)
     before_subs = _tree_digest(subs)
     results = grading.autograde(subs, root=course, timeout=CELL_TIMEOUT, workers=2, verbose=True)
@@ -384,6 +435,8 @@ def graded(tmp_path_factory):
         "before_course": before_course,
         "before_subs": before_subs,
         "survivors": _survivors(),
+        "modes_before": modes_before,
+        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
 
 
@@ -553,3 +606,39 @@ def test_regrading_is_idempotent_and_exports(graded, tmp_path):
         assert by_key[key]["timestamp"].endswith(" UTC"), key
     missing = by_key[("edited_test", "a02_ddpm_loss_sampling")]  # work never handed in is not a 0
     assert missing["status"] == "not submitted" and missing["score"] == "" and missing["timestamp"] == ""
+
+
+def test_no_root_on_the_host_and_no_host_secret(graded):
+    out = _outputs(graded["course"], "root_on_host")
+    if os.geteuid() == 0:  # run as root: the kernel is the host user nobody, not root mapped into a namespace
+        assert "UID 65534 65534" in out and "SUID-OWNER 65534" in out, out
+    assert "SHADOW PermissionError" in out and "SHADOW read" not in out, out
+
+
+def test_a_linked_probe_folder_takes_no_classmate_values(graded):
+    assert "LINKED True" in _outputs(graded["course"], "links_probe")
+    r = graded["results"][("links_probe", A1)]
+    assert r.score == 0, _log(r)  # its own values are unreadable too: the link only harms the cheat
+
+
+def test_exception_names_carry_no_inputs_into_feedback_or_logs(graded, feedback):
+    course = graded["course"]
+    texts = [p.read_text(encoding="utf-8") for p in (course / "feedback" / "leaks_inputs").rglob("*.html")]
+    texts += [p.read_text(encoding="utf-8") for p in (course / "autograded").rglob("*.log")]
+    assert texts and not any("Leak" in t for t in texts)
+
+
+def test_the_grader_memory_stays_bounded_whatever_a_kernel_sends(graded):
+    # the expanded tensor holds 2**28 elements per item (GiBs in float64 once broadcast): refused at load
+    assert graded["peak_rss_kib"] < 3 * 2**20, f"grader peak RSS {graded['peak_rss_kib'] / 2**20:.2f} GiB"
+
+
+def test_links_in_submissions_are_not_followed_and_modes_are_unchanged(graded, tmp_path):
+    course, subs = graded["course"], graded["subs"]
+    again = tmp_path / "again"
+    shutil.copytree(subs / "good" / A1, again / "good" / A1, symlinks=True)
+    for r in grading.autograde(again, root=course, assignments=[A1], timeout=CELL_TIMEOUT, verbose=False):
+        assert r.score == r.max_score  # a regrade of a submission with a link in it
+    assert not (course / "submitted" / "good" / A1 / "solutions-link").exists()
+    after = {str(p): p.lstat().st_mode for p in [course, *course.rglob("*")] if str(p) in graded["modes_before"]}
+    assert after == graded["modes_before"]

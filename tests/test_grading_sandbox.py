@@ -3,6 +3,8 @@ the sandbox itself is exercised end to end in test_exercises_grading.py)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
@@ -18,9 +20,19 @@ def test_bwrap_command_binds_only_the_system_python_stub_and_socket_folder(tmp_p
     (tmp_path / "kernel").mkdir()
     argv, env = kernel_command(tmp_path / "kernel", tmp_path / "stub", isolation="bwrap", limits=Limits())
     assert argv[0] == "bwrap" and env == {}
-    for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
-        assert flag in argv
-    assert argv[argv.index("--cap-drop") + 1] == "ALL" and argv[argv.index("--uid") + 1] == "65534"
+    for flag in ("--unshare-pid", "--unshare-net", "--die-with-parent", "--new-session", "--clearenv"):
+        assert flag in argv or (flag != "--clearenv" and "--unshare-all" in argv)
+    if os.geteuid() == 0:  # no user namespace (it would map the sandbox user to root); setpriv to nobody
+        assert "--unshare-user" not in argv and "--unshare-all" not in argv
+        drop = argv.index("setpriv")
+        assert argv[drop : drop + 8] == [
+            "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--no-new-privs", "--",
+        ]  # fmt: skip
+        assert "--setenv" in argv[:drop] and "--setenv" not in argv[drop:]  # after all of bwrap's options
+        assert os.stat(tmp_path / "kernel").st_uid == 65534  # the kernel's folder is the sandbox user's
+    else:
+        assert argv[argv.index("--cap-drop") + 1] == "ALL" and argv[argv.index("--uid") + 1] == "65534"
     mounted = [argv[i + 2] for i, a in enumerate(argv) if a in ("--ro-bind", "--bind")]
     assert "/opt/dimedia" in mounted and str(tmp_path / "kernel") in mounted
     assert not any(str(COURSE_ROOT) == m or m.startswith(str(COURSE_ROOT / "solutions")) for m in mounted)

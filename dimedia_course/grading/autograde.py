@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dimedia_course.grading.allowlist import package_copy
-from dimedia_course.grading.checks import expected_values, judge, load_assignment_checks
+from dimedia_course.grading.checks import expected_values, judge, load_assignment_checks, public_name
 from dimedia_course.grading.messages import hint_line, printable, unknown_assignments, unreadable_banner
 from dimedia_course.grading.release import generate_release, list_assignments, select_assignments
 from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup
@@ -43,7 +43,8 @@ from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT
 
 __all__ = ["GradingResult", "autograde", "prepare_notebook"]
 
-MAX_PROBE_BYTES = 50 * 2**20
+MAX_PROBE_BYTES = 50 * 2**20  # a probe file on disk, and all of its members uncompressed
+MAX_PROBE_ELEMENTS = 8 * 2**20  # tensor elements of one probe file together (64 MiB in float64)
 MAX_NOTEBOOK_BYTES = 30 * 2**20
 
 
@@ -205,20 +206,44 @@ def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _As
     return _Assignment(name, checks.notebook, checks, expected, stub, release_nb, points, spec, given)
 
 
+def _not_copied(folder, names) -> set:
+    """What the grader's copy of a submission leaves out: links (a zip or a repository can hold links to
+    anywhere, and a regrade must never change their targets), other non-regular files, editor leftovers."""
+    skip = {".ipynb_checkpoints", "__pycache__"}
+    for name in names:
+        mode = os.lstat(os.path.join(folder, name)).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            skip.add(name)
+    return skip
+
+
+def _remove_copy(dest: Path) -> None:
+    """Remove the grader's earlier copy of a submission: make its folders writable and delete it, without
+    following any link (a link left by an older version of the grader is removed, its target untouched)."""
+    if dest.is_symlink():
+        dest.unlink()
+        return
+    for dirpath, dirnames, _ in os.walk(dest):  # os.walk does not descend into links to folders
+        os.chmod(dirpath, 0o755)
+        for name in dirnames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o755)
+    shutil.rmtree(dest)  # fd-based on Linux: links are removed, never followed
+
+
 def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path, config: dict) -> _Job:
     import nbformat
 
     notes: list = []
     dest = root / "submitted" / student / assignment.name
-    if dest.exists():
-        for path in dest.rglob("*"):
-            with contextlib.suppress(OSError):
-                path.chmod(stat.S_IWUSR | stat.S_IRUSR | (stat.S_IXUSR if path.is_dir() else 0))
-        shutil.rmtree(dest)
-    shutil.copytree(original, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"), symlinks=True)
-    for path in [dest, *dest.rglob("*")]:  # kept read-only: what the student handed in
-        if not path.is_symlink():
-            path.chmod(0o555 if path.is_dir() else 0o444)
+    if dest.exists() or dest.is_symlink():
+        _remove_copy(dest)
+    shutil.copytree(original, dest, ignore=_not_copied, symlinks=True)
+    for dirpath, _dirnames, filenames in os.walk(dest):  # kept read-only: what the student handed in
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o444)
+        os.chmod(dirpath, 0o555)
     present = sorted(p.name for p in original.glob("*.ipynb") if p.is_file() and not p.is_symlink())
     name = assignment.notebook
     if name not in present and len(present) == 1:
@@ -244,7 +269,7 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
     nbformat.write(nb, str(job / name))
     (job / "spec.json").write_text(assignment.spec, encoding="utf-8")
     (job / "job.json").write_text(json.dumps({"notebook": name, **config}), encoding="utf-8")
-    shutil.copy(assignment.given, job / "kernel" / "given.pt")  # a copy: the kernel may write in its folder
+    shutil.copy(assignment.given, job / "given.pt")  # the worker hands it to the kernel when the checks run
     (job / "stub").symlink_to(assignment.stub)
     return _Job(
         student, assignment.name, original, job, notes, banner=banner, timestamp=_handed_in(original, source_path)
@@ -297,24 +322,73 @@ def _run_worker(job: _Job, wall_seconds: int) -> _Job:
     return job
 
 
-def _load_probe(path: Path):
+def read_untrusted(folder: Path, parts: tuple[str, ...], max_bytes: int) -> bytes | None:
+    """The bytes of ``folder/parts...``, a file a kernel wrote, or None. Every component is opened relative to
+    the one before without following links (``O_NOFOLLOW``), the file must be a regular file with one link and
+    at most ``max_bytes`` long: a kernel cannot make the grader read a neighbour's file, a host file or a FIFO."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    fds = []
+    try:
+        fds.append(os.open(folder, flags | os.O_DIRECTORY))
+        for part in parts[:-1]:
+            fds.append(os.open(part, flags | os.O_DIRECTORY, dir_fd=fds[-1]))
+        fd = os.open(parts[-1], flags, dir_fd=fds[-1])
+        fds.append(fd)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > max_bytes:
+            return None
+        data = os.read(fd, max_bytes + 1)
+        return data if len(data) <= max_bytes else None
+    except OSError:
+        return None
+    finally:
+        for fd in reversed(fds):
+            os.close(fd)
+
+
+def _bounded(value, budget: list) -> bool:
+    """True if every tensor in ``value`` (nested lists/tuples/dicts) is dense and all of them hold at most
+    ``budget[0]`` elements together: an expanded (stride-0) tensor of a few bytes on disk must not become
+    gigabytes when the checks broadcast it."""
     import torch
 
-    if not path.is_file():
+    if isinstance(value, torch.Tensor):
+        budget[0] -= value.numel()
+        storage = value.untyped_storage().nbytes() // max(value.element_size(), 1)
+        return budget[0] >= 0 and (value.numel() <= storage or value.numel() == 0)
+    if isinstance(value, (list, tuple)):
+        return all(_bounded(v, budget) for v in value)
+    if isinstance(value, dict):
+        return all(_bounded(v, budget) for v in value.values())
+    return True
+
+
+def _load_probe(folder: Path, gid: str):
+    import io
+    import zipfile
+
+    import torch
+
+    data = read_untrusted(folder, ("probe", f"{gid}.pt"), MAX_PROBE_BYTES)
+    if data is None:
         return None, "did not run (the notebook stopped before this test cell)"
-    if path.stat().st_size > MAX_PROBE_BYTES:
-        return None, "the values are too large"
     try:
-        return torch.load(path, weights_only=True, map_location="cpu"), None
-    except Exception as err:  # noqa: BLE001 (untrusted file)
-        return None, f"the values could not be read ({type(err).__name__})"
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:  # a deflate bomb is refused before it expands
+            if sum(info.file_size for info in archive.infolist()) > MAX_PROBE_BYTES:
+                return None, "the values are too large"
+        values = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except Exception:  # noqa: BLE001 (untrusted file)
+        return None, "the values could not be read"
+    if not _bounded(values, [MAX_PROBE_ELEMENTS]):
+        return None, "the values are too large"
+    return values, None
 
 
 def _verdicts(job: _Job, assignment: _Assignment) -> dict:
     """grade_id -> list of ``(case message, problem)`` of the failed cases (empty: passed)."""
     out = {}
     for gid, cases in assignment.checks.checks.items():
-        values, problem = _load_probe(job.dir / "kernel" / "probe" / f"{gid}.pt")
+        values, problem = _load_probe(job.dir / "kernel", gid)
         if problem:
             out[gid] = [("", problem)]
             continue
@@ -360,7 +434,7 @@ def _events(job: _Job) -> list[str]:
             if ev.get("grade_id"):
                 where += f" ({ev['grade_id']})"
             if ev["event"] == "error" and i == 0:
-                notes.append(f"{where} raised {ev.get('ename')}")
+                notes.append(f"{where} raised {public_name(ev.get('ename'))}")
             elif ev["event"] == "kernel died":
                 notes.append(f"the kernel died at {where}{label} (exit, crash or memory limit)")
             elif ev["event"] == "kernel stuck":
@@ -370,7 +444,8 @@ def _events(job: _Job) -> list[str]:
             elif ev["event"] == "output truncated" and i == 0:
                 notes.append(f"{where} printed too much; its output was truncated")
             elif ev["event"] == "worker error":
-                notes.append(f"the run stopped at {where}{label} ({ev.get('ename')})")
+                reason = public_name(ev.get("ename"), other="an error")
+                notes.append(f"the run stopped at {where}{label} ({reason})")
     return notes
 
 

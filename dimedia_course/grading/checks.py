@@ -36,6 +36,7 @@ __all__ = [
     "judge",
     "load_assignment_checks",
     "load_checks",
+    "public_name",
     "release_prelude",
     "raises",
     "scalar_close",
@@ -81,12 +82,34 @@ def is_error(value) -> bool:
     return isinstance(value, dict) and "__error__" in value
 
 
+#: The exception and type names feedback may repeat: a fixed vocabulary. Anything else a kernel reports (a class
+#: it made up, whose name could spell out the hidden inputs) is only "an exception" / "an object".
+KNOWN_EXCEPTIONS = frozenset(
+    "ArithmeticError AssertionError AttributeError IndexError KeyError LookupError MemoryError NameError "
+    "NotImplementedError OverflowError RecursionError RuntimeError StopIteration TypeError UnboundLocalError "
+    "ValueError ZeroDivisionError ImportError ModuleNotFoundError KeyboardInterrupt SystemExit".split()
+)
+KNOWN_TYPES = frozenset(
+    "bool int float complex str bytes list tuple dict set frozenset NoneType ndarray Tensor Parameter "
+    "function method generator module type".split()
+)
+
+
+#: Elements a per-item comparison may broadcast to (32 MiB in float64).
+MAX_BROADCAST = 2**22
+
+
+def public_name(name, known=KNOWN_EXCEPTIONS, other: str = "an exception") -> str:
+    """``name`` if it is in the vocabulary ``known``, else ``other`` (for names that come from a kernel)."""
+    return name if isinstance(name, str) and name in known else other
+
+
 def _describe(value) -> str:
     if is_error(value):
-        return f"raised {value['__error__']}"
+        return f"raised {public_name(value['__error__'])}"
     if isinstance(value, dict) and "__unsupported__" in value:
-        return f"returned an object of type {value['__unsupported__']}"
-    return f"returned {type(value).__name__}"
+        return f"returned an object of type {public_name(value['__unsupported__'], KNOWN_TYPES, 'unsupported')}"
+    return f"returned {public_name(type(value).__name__, KNOWN_TYPES, 'an unsupported value')}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -104,6 +127,8 @@ def tensor_close(rtol: float, atol: float, *, dtype: torch.dtype | None = None, 
         if dtype is not None and got.dtype != dtype:
             return f"expected dtype {str(dtype).replace('torch.', '')}, got {str(got.dtype).replace('torch.', '')}"
         exp = torch.as_tensor(expected)
+        if got.numel() == 0 and exp.numel() > 0:
+            return f"wrong shape {tuple(got.shape)} (no values)"
         if per_item:
             batch = exp.shape[0]
             if got.ndim == 0 or got.shape[0] != batch:
@@ -111,6 +136,8 @@ def tensor_close(rtol: float, atol: float, *, dtype: torch.dtype | None = None, 
             got, exp = got.reshape(batch, -1), exp.reshape(batch, -1)
             if got.shape[1] != exp.shape[1] and 1 not in (got.shape[1], exp.shape[1]):
                 return f"wrong shape {tuple(got.shape)}"
+            if batch * max(got.shape[1], exp.shape[1]) > MAX_BROADCAST:  # the grader's memory stays bounded
+                return f"wrong shape {tuple(got.shape)} (too many values)"
             got, exp = torch.broadcast_tensors(got, exp)
         elif tuple(got.shape) != tuple(exp.shape):
             return f"wrong shape {tuple(got.shape)}"
