@@ -25,6 +25,7 @@ from pathlib import Path
 __all__ = [
     "PACKAGE",
     "allowed_modules",
+    "check_blocked",
     "code_imports",
     "KERNEL_KEEPS",
     "excluded_top_levels",
@@ -164,12 +165,27 @@ def _stub_module(path: Path, module: str) -> None:
     path.write_text(ast.unparse(ast.fix_missing_locations(tree)) + "\n", encoding="utf-8")
 
 
+def check_blocked(blocked) -> None:
+    """Every ``"dimedia_course.module:QualName"`` of ``BLOCKED`` names a definition that exists (a typo would
+    leave a reference function unnamed); ``ValueError`` otherwise."""
+    for entry in blocked:
+        module, sep, qualname = str(entry).partition(":")
+        path = _module_file(module) if sep and module.startswith(PACKAGE) and qualname else None
+        if path is None:
+            raise ValueError(f"BLOCKED: expected 'dimedia_course.module:QualName' of an existing module, got {entry!r}")
+        scope = ast.parse(path.read_text(encoding="utf-8")).body
+        for part in qualname.split("."):
+            kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+            node = next((n for n in scope if isinstance(n, kinds) and n.name == part), None)
+            if node is None:
+                raise ValueError(f"BLOCKED: {module}:{qualname} is not defined in {path.name}")
+            scope = node.body
+
+
 def package_copy(dest, checks, notebook_path) -> Path:
     """Write the allow-listed package copy for one assignment into ``dest`` (the folder to put on the
     kernel's ``PYTHONPATH``) and return ``dest``. ``dest/allowlist.json`` records what it holds."""
     import nbformat
-
-    from dimedia_course.grading.sandbox import stub_package
 
     dest = Path(dest)
     if dest.exists():
@@ -178,14 +194,13 @@ def package_copy(dest, checks, notebook_path) -> Path:
     code = [c.source for c in nb.cells if c.cell_type == "code"]
     code += [case.setup for cases in checks.checks.values() for case in cases]
     allowed = allowed_modules(code_imports(*code))
-    stub_package(dest, checks.blocked)  # the whole package, BLOCKED names stubbed (and checked to exist)
+    check_blocked(checks.blocked)
     target = dest / PACKAGE
-    keep = {_module_file(m, target) for m in allowed}
-    for path in sorted(target.rglob("*"), reverse=True):  # files first, then the folders they leave empty
-        if path.is_file() and path not in keep:
-            path.unlink()
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
+    for module in sorted(allowed):
+        source = _module_file(module)
+        copy = target / source.relative_to(PACKAGE_DIR)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, copy)
     references = reference_modules(checks) & allowed - {PACKAGE}
     for module in sorted(references):
         _stub_module(_module_file(module, target), module)
