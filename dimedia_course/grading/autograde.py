@@ -36,7 +36,14 @@ from pathlib import Path
 
 from dimedia_course.grading.allowlist import package_copy
 from dimedia_course.grading.checks import expected_values, judge, load_assignment_checks, public_name
-from dimedia_course.grading.messages import hint_line, printable, unknown_assignments, unreadable_banner
+from dimedia_course.grading.messages import (
+    checks_failed,
+    checks_passed,
+    hint_line,
+    printable,
+    unknown_assignments,
+    unreadable_banner,
+)
 from dimedia_course.grading.release import generate_release, list_assignments, select_assignments
 from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup
 from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT
@@ -407,7 +414,7 @@ def _public(failed: list, total: int) -> list[str]:
     """What the student sees of a test cell's failed checks: how many, and each distinct problem (never the
     description of a case, which may name its inputs)."""
     problems = list(dict.fromkeys(problem for _, problem in failed))
-    head = f"{len(failed)} of {total} hidden checks failed" if total > 1 and failed[0][0] else "hidden checks failed"
+    head = checks_failed(len(failed), total, counted=bool(failed[0][0]))
     return [head] + problems[:10]
 
 
@@ -469,7 +476,7 @@ def _autograded_notebook(job: _Job, assignment: _Assignment, verdicts: dict, sco
         if gid in verdicts:
             points = assignment.points.get(gid, 0.0)
             if not verdicts[gid]:
-                text = f"Hidden checks passed: {scores[gid]:g} / {points:g} points\n"
+                text = checks_passed(scores[gid], points)
                 cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=text))
             else:
                 head, *problems = _public(verdicts[gid], len(assignment.checks.checks[gid]))

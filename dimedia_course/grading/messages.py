@@ -13,6 +13,8 @@ import unicodedata
 __all__ = [
     "CSV_COLUMNS",
     "NOT_SUBMITTED",
+    "checks_failed",
+    "checks_passed",
     "csv_cell",
     "hint_line",
     "one_line",
@@ -70,4 +72,16 @@ def unreadable_banner(notebook: str, reason: str) -> str:
 
 
 def hint_line(hint: str) -> str:
+    """The line under a failed test cell with the instructor's hint (``HINTS`` in ``grader_checks.py``)."""
     return f"Hint: {hint}"
+
+
+def checks_passed(score: float, points: float) -> str:
+    """The output appended to a test cell whose hidden checks all passed."""
+    return f"Hidden checks passed: {score:g} / {points:g} points\n"
+
+
+def checks_failed(failed: int, total: int, counted: bool) -> str:
+    """The head of a failed test cell's output: how many hidden checks failed (``counted``: the failures are
+    those of individual cases, not of the whole cell)."""
+    return f"{failed} of {total} hidden checks failed" if total > 1 and counted else "hidden checks failed"
