@@ -32,6 +32,7 @@ pytest.importorskip("nbgrader")
 
 from dimedia_course import grading  # noqa: E402
 from dimedia_course.course.benchmarks.grading import solved_notebook  # noqa: E402
+from dimedia_course.grading.allowlist import reference_names  # noqa: E402
 from dimedia_course.grading.checks import load_checks  # noqa: E402
 from dimedia_course.grading.sandbox import available_isolation  # noqa: E402
 
@@ -60,6 +61,26 @@ def _wrong(nb, grade_id, body: str, attack: str = ""):
     cell = _cell(nb, grade_id)
     head = cell.source.split("\n")[0]
     cell.source = head + "\n" + "\n".join("    " + ln for ln in body.strip().splitlines()) + "\n" + attack
+
+
+def _reach_probe(assignment: str) -> str:
+    """A cell that tries every piece of reference code the assignment's hidden checks name, and the packages
+    students do not get; prints ``REACHED [...]`` with what it could import."""
+    names = reference_names(load_checks(ROOT / "solutions" / assignment)) + ["diffusers:", "sklearn:"]
+    return (
+        "import importlib, json\n"
+        "reached = []\n"
+        f"for name in {names!r}:\n"
+        "    module, _, qualname = name.partition(':')\n"
+        "    try:\n"
+        "        obj = importlib.import_module(module)\n"
+        "        for part in filter(None, qualname.split('.')):\n"
+        "            obj = getattr(obj, part)\n"
+        "        reached.append(name)\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "print('REACHED', json.dumps(reached))\n"
+    )
 
 
 def _plain_cell(nb, source, after=None):
@@ -106,6 +127,20 @@ def _adversaries(course: Path, subs: Path):
             "import inspect, dimedia_course.schedules as s\n"
             "print('REFSOURCE', 'linspace' in inspect.getsource(s.make_beta_schedule))",
             after="cosine_betas",
+        )
+
+    def private_and_test_only(nb):  # reference code the old deny-list missed: 5 of 13 points before the allow-list
+        _wrong(
+            nb,
+            "linear_betas",
+            "from diffusers import DDPMScheduler\n"
+            "return DDPMScheduler(num_train_timesteps=num_steps, beta_start=beta_start, beta_end=beta_end).betas",
+        )
+        _wrong(
+            nb,
+            "cosine_betas",
+            "from dimedia_course.schedules import _cosine_betas\n"
+            "return _cosine_betas(num_steps, s).clamp(max=max_beta)",
         )
 
     def reads_course(nb):  # looks for the hidden checks, the gradebook and other students
@@ -209,6 +244,15 @@ def _adversaries(course: Path, subs: Path):
             "from IPython.display import display\ndisplay(1)\n" + _cell(nb, "test_linear_betas").source
         )
 
+    def xss_feedback(nb):  # markup that runs script in whoever opens the feedback page
+        _plain_cell(
+            nb,
+            "from IPython.display import HTML, Markdown, display\n"
+            "display(HTML('<img src=x onerror=\"alert(1)\"><script>alert(2)</script>'))\n"
+            "display(Markdown('[click](javascript:alert(3))'))",
+        )
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell("<script>alert(4)</script><svg onload='alert(5)'></svg>"))
+
     # careless students
     def exits_last(nb):
         _plain_cell(nb, "import os\nos._exit(3)")
@@ -294,7 +338,12 @@ def _adversaries(course: Path, subs: Path):
         # (the kernel's own copy of the value fails first; a file written directly: test_grading_sandbox.py)
         "bomb_values": (bomb_values, ["test_q_sample"], ["test_q_sample"]),
         "patch_grader": (patch_grader, ["test_linear_betas"], ["test_linear_betas"]),
-        "calls_reference": (reference, ["test_cosine_betas"], ["test_cosine_betas", "NotImplementedError"]),
+        "calls_reference": (reference, ["test_cosine_betas"], ["test_cosine_betas", "ModuleNotFoundError"]),
+        "private_and_test_only": (
+            private_and_test_only,
+            ["test_linear_betas", "test_cosine_betas"],
+            ["ModuleNotFoundError"],
+        ),
         "reads_course": (reads_course, ["test_alphas_cumprod"], ["test_alphas_cumprod"]),
         "writes_everywhere": (writes_everywhere, ["test_q_sample"], ["test_q_sample"]),
         "kills_and_spawns": (kills_and_spawns, ["test_q_posterior"], ["test_q_posterior"]),
@@ -310,6 +359,7 @@ def _adversaries(course: Path, subs: Path):
             ["test_linear_betas", "test_cosine_betas", "test_alphas_cumprod", "test_q_sample", "test_q_posterior"],
             ["did not run"],
         ),
+        "xss_feedback": (xss_feedback, [], []),
         "shadow_torch": (shadow_torch, ["test_q_sample"], ["test_q_sample"]),
         "display_trick": (display_trick, ["test_linear_betas"], ["test_linear_betas", "edited"]),
         "exits_in_last_cell": (exits_last, [], ["kernel died"]),
@@ -356,6 +406,7 @@ def graded(tmp_path_factory):
     subs = base / "submissions"
     for assignment in ASSIGNMENTS:
         name, nb = _good_notebook(assignment)
+        _plain_cell(nb, _reach_probe(assignment))  # an honest student who also looks for the reference
         (subs / "good" / assignment).mkdir(parents=True)
         nbformat.write(nb, str(subs / "good" / assignment / name))
         (subs / "blank" / assignment).mkdir(parents=True)
@@ -455,7 +506,15 @@ def test_sandbox_sees_nothing_of_the_course_and_cannot_write_or_connect(graded):
     limits = _outputs(course, "network_and_limits")
     assert "NET blocked" in limits and "MEM blocked" in limits and "PROCS stopped at" in limits, limits
     assert "TMP blocked 28" in limits, limits  # ENOSPC: the private /tmp is a size-limited tmpfs
-    assert "REFSOURCE False" in _outputs(course, "calls_reference"), "the package copy holds no reference code"
+    out = _outputs(course, "calls_reference")
+    assert "REFSOURCE" not in out and "No module named" in out, "the package copy holds no reference module"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_reference_code_or_test_only_package_is_importable_in_the_kernel(graded, assignment):
+    name = _good_notebook(assignment)[0]
+    out = _outputs(graded["course"], "good", assignment, name)
+    assert "REACHED []" in out, out[-2000:]
 
 
 def test_no_file_outside_the_sandbox_changed_and_submissions_are_kept_read_only(graded):
@@ -489,9 +548,26 @@ def test_invalid_json_and_renamed_notebooks(graded):
     assert r.score == r.max_score > 0 and "forward_process (1).ipynb" in _log(r)
 
 
-def test_nothing_hidden_in_feedback_or_logs(graded, tmp_path):
+@pytest.fixture(scope="module")
+def feedback(graded):
+    """The feedback pages of assignment 1, made once."""
+    assert grading.main(["--root", str(graded["course"]), "feedback", A1]) == 0
+    return graded["course"] / "feedback"
+
+
+def test_feedback_is_safe_to_open_offline_and_says_when_a_notebook_was_unreadable(feedback):
+    page = (feedback / "xss_feedback" / A1 / NB1.replace(".ipynb", ".html")).read_text(encoding="utf-8")
+    body = page[page.index("<body") :]
+    assert not re.search(r"<script[^>]*>\s*alert", body) and not re.search(r"<[a-z][^>]*\son\w+\s*=", body)
+    assert "<svg" not in body and 'href="javascript' not in body  # (the code cell's source shows them escaped)
+    assert "cdnjs" not in page and 'src="mathjax/tex-svg.js"' in page and ">Test: q sample</a>" in page
+    assert (feedback / "xss_feedback" / A1 / "mathjax" / "tex-svg.js").is_file()
+    unreadable = (feedback / "invalid_json" / A1 / NB1.replace(".ipynb", ".html")).read_text(encoding="utf-8")
+    assert "could not be read" in unreadable and "invalid JSON" in unreadable
+
+
+def test_nothing_hidden_in_feedback_or_logs(graded, feedback):
     course, results = graded["course"], graded["results"]
-    assert grading.main(["--root", str(course), "feedback", A1]) == 0
     secrets, descriptions = set(), set()
     for assignment in ASSIGNMENTS:
         checks = load_checks(ROOT / "solutions" / assignment)
@@ -525,10 +601,13 @@ def test_regrading_is_idempotent_and_exports(graded, tmp_path):
     out = tmp_path / "grades.csv"
     assert grading.main(["--root", str(course), "export", "--to", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
-    scores = {(row["student_id"], row["assignment"]): float(row["score"]) for row in rows}
-    assert len(rows) == len(scores)  # one row per student and assignment (missing ones score 0)
+    by_key = {(row["student_id"], row["assignment"]): row for row in rows}
+    assert len(rows) == len(by_key)  # one row per student and assignment
     for key, r in results.items():
-        assert scores[key] == pytest.approx(r.score), key
+        assert by_key[key]["status"] == "graded" and float(by_key[key]["score"]) == pytest.approx(r.score), key
+        assert by_key[key]["timestamp"].endswith(" UTC"), key
+    missing = by_key[("edited_test", "a02_ddpm_loss_sampling")]  # work never handed in is not a 0
+    assert missing["status"] == "not submitted" and missing["score"] == "" and missing["timestamp"] == ""
 
 
 def test_no_root_on_the_host_and_no_host_secret(graded):
@@ -544,9 +623,8 @@ def test_a_linked_probe_folder_takes_no_classmate_values(graded):
     assert r.score == 0, _log(r)  # its own values are unreadable too: the link only harms the cheat
 
 
-def test_exception_names_carry_no_inputs_into_feedback_or_logs(graded):
+def test_exception_names_carry_no_inputs_into_feedback_or_logs(graded, feedback):
     course = graded["course"]
-    assert grading.main(["--root", str(course), "feedback", A1]) == 0
     texts = [p.read_text(encoding="utf-8") for p in (course / "feedback" / "leaks_inputs").rglob("*.html")]
     texts += [p.read_text(encoding="utf-8") for p in (course / "autograded").rglob("*.log")]
     assert texts and not any(re.search(r"Leak\d", t) for t in texts)  # the source says Leak{...}: no values

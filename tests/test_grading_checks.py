@@ -127,3 +127,30 @@ def test_judge_reports_errors_by_type_only():
     case = Case(setup="", student="f()", reference="1.0", compare=scalar_close(0, 0), message="a check")
     assert judge(case, {"__error__": "ZeroDivisionError", "message": "secret"}, 1.0) == "raised ZeroDivisionError"
     assert judge(case, 1.0, 1.0) is None
+
+
+def test_every_test_cell_has_a_hint_that_names_no_input():
+    """Hints (HINTS in grader_checks.py) are shown under a failed test cell: one per test cell, and none
+    repeats a number or a line of a case's set-up (the hidden inputs)."""
+    import ast
+
+    from dimedia_course.grading.checks import load_checks
+
+    trivial = {"0", "1", "2", "0.5", "1.0", "0.0"}
+    for assignment in list_assignments(COURSE_ROOT):
+        checks = load_checks(COURSE_ROOT / "solutions" / assignment)
+        assert set(checks.hints) == set(checks.checks), assignment
+        for gid, cases in checks.checks.items():
+            hint = checks.hints[gid]
+            assert 20 < len(hint) < 300, (assignment, gid)
+            words = set(re.findall(r"[\w.+-]+", hint))
+            for case in cases:
+                numbers = {
+                    repr(n.value)
+                    for n in ast.walk(ast.parse(case.setup))
+                    if isinstance(n, ast.Constant)
+                    and isinstance(n.value, (int, float))
+                    and not isinstance(n.value, bool)
+                }
+                assert not (numbers - trivial) & words, (assignment, gid, (numbers - trivial) & words)
+                assert not any(len(ln.strip()) > 12 and ln.strip() in hint for ln in case.setup.splitlines())

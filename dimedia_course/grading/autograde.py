@@ -34,9 +34,18 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dimedia_course.grading.allowlist import package_copy
 from dimedia_course.grading.checks import expected_values, judge, load_assignment_checks, public_name
-from dimedia_course.grading.release import generate_release, select_assignments
-from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup, stub_package
+from dimedia_course.grading.messages import (
+    checks_failed,
+    checks_passed,
+    hint_line,
+    printable,
+    unknown_assignments,
+    unreadable_banner,
+)
+from dimedia_course.grading.release import generate_release, list_assignments, select_assignments
+from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup
 from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT
 
 __all__ = ["GradingResult", "autograde", "prepare_notebook"]
@@ -68,10 +77,11 @@ def _grade_id(cell):
 
 
 def _kind(cell) -> str:
-    meta = cell.metadata.get("nbgrader", {})
-    if meta.get("solution"):
+    from nbgrader.utils import is_grade, is_solution
+
+    if is_solution(cell):
         return "answer cell"
-    if meta.get("grade"):
+    if is_grade(cell):
         return "test cell"
     return "read-only cell"
 
@@ -175,6 +185,8 @@ class _Job:
     killed: bool = False
     started: float = 0.0
     finished: float = 0.0
+    banner: str = ""  # first cell of the feedback when the notebook could not be read
+    timestamp: object = None  # when it was handed in (timestamp.txt, else the notebook's modification time)
 
 
 def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _Assignment:
@@ -185,15 +197,13 @@ def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _As
 
     checks = load_assignment_checks(root, name, release_dir=rel_root)
     release_nb = nbformat.read(str(rel_root / name / checks.notebook), as_version=4)
-    points = {}
-    for cell in release_nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade"):
-            points[meta["grade_id"]] = float(meta.get("points", 0))
+    from nbgrader.utils import is_grade
+
+    points = {_grade_id(c): float(c.metadata.nbgrader.get("points", 0)) for c in release_nb.cells if is_grade(c)}
     missing = sorted(g for g, p in points.items() if p > 0 and g not in checks.checks)
     if missing:
         raise ValueError(f"{name}: grader_checks.py has no checks for the graded cells {missing}")
-    stub = stub_package(tmp / "stubs" / name, checks.blocked)
+    stub = package_copy(tmp / "stubs" / name, checks, rel_root / name / checks.notebook)  # allow-listed
     expected = expected_values(checks)
     cases = {g: [[c.setup, c.student] for c in cs] for g, cs in checks.checks.items()}
     spec = json.dumps({"prelude": checks.prelude, "cases": cases})
@@ -251,13 +261,15 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
         for extra in present:
             if extra != name:
                 notes.append(f"unexpected notebook {extra}: not graded")
-    submitted = None
+    submitted, banner = None, ""
     if not source_path.is_file() or source_path.is_symlink():
         notes.append(f"missing notebook {name}: graded as the blank exercise")
+        banner = unreadable_banner(name, "no such file in what you handed in")
     else:
         submitted, reason = _read_json_notebook(source_path)
         if submitted is None:
             notes.append(f"{name}: {reason}; graded as the blank exercise")
+            banner = unreadable_banner(name, reason)
     nb = prepare_notebook(submitted, assignment.release_nb, notes)
     job = tmp / "jobs" / str(index)
     (job / "kernel").mkdir(parents=True)
@@ -266,7 +278,27 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
     (job / "job.json").write_text(json.dumps({"notebook": name, **config}), encoding="utf-8")
     shutil.copy(assignment.given, job / "given.pt")  # the worker hands it to the kernel when the checks run
     (job / "stub").symlink_to(assignment.stub)
-    return _Job(student, assignment.name, original, job, notes)
+    return _Job(
+        student, assignment.name, original, job, notes, banner=banner, timestamp=_handed_in(original, source_path)
+    )
+
+
+def _handed_in(original: Path, notebook: Path):
+    """When a submission was handed in: nbgrader's ``timestamp.txt`` if readable, else the notebook's
+    modification time (UTC), else None."""
+    import datetime
+
+    from nbgrader.utils import parse_utc
+
+    stamp = original / "timestamp.txt"
+    with contextlib.suppress(Exception):
+        if stamp.is_file() and not stamp.is_symlink() and stamp.stat().st_size < 1000:
+            return parse_utc(stamp.read_text(encoding="utf-8").strip())
+    with contextlib.suppress(OSError):
+        if notebook.is_file() and not notebook.is_symlink():
+            utc = datetime.datetime.fromtimestamp(notebook.stat().st_mtime, tz=datetime.timezone.utc)
+            return utc.replace(tzinfo=None)  # naive UTC, as nbgrader stores it
+    return None
 
 
 def _run_worker(job: _Job, wall_seconds: int) -> _Job:
@@ -382,7 +414,7 @@ def _public(failed: list, total: int) -> list[str]:
     """What the student sees of a test cell's failed checks: how many, and each distinct problem (never the
     description of a case, which may name its inputs)."""
     problems = list(dict.fromkeys(problem for _, problem in failed))
-    head = f"{len(failed)} of {total} hidden checks failed" if total > 1 and failed[0][0] else "hidden checks failed"
+    head = checks_failed(len(failed), total, counted=bool(failed[0][0]))
     return [head] + problems[:10]
 
 
@@ -444,19 +476,23 @@ def _autograded_notebook(job: _Job, assignment: _Assignment, verdicts: dict, sco
         if gid in verdicts:
             points = assignment.points.get(gid, 0.0)
             if not verdicts[gid]:
-                text = f"Hidden checks passed: {scores[gid]:g} / {points:g} points\n"
+                text = checks_passed(scores[gid], points)
                 cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=text))
             else:
                 head, *problems = _public(verdicts[gid], len(assignment.checks.checks[gid]))
+                hint = assignment.checks.hints.get(gid)
                 cell.outputs.append(
                     nbformat.v4.new_output(
                         "error",
                         ename="HiddenChecksFailed",
                         evalue=f"{head}: " + "; ".join(problems),
                         traceback=[f"{head[0].upper()}{head[1:]} (0 / {points:g} points):"]
-                        + [f"  - {problem[:300]}" for problem in problems],
+                        + [f"  - {problem[:300]}" for problem in problems]
+                        + ([hint_line(hint)] if hint else []),
                     )
                 )
+    if job.banner:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(job.banner))
     return nb
 
 
@@ -489,7 +525,7 @@ def _record(root: Path, db_url: str, job: _Job, assignment: _Assignment) -> Grad
             gb.remove_submission(job.assignment, job.student)
     with warnings.catch_warnings(), Gradebook(db_url, COURSE_ID) as gb:
         warnings.simplefilter("ignore")
-        gb.add_submission(job.assignment, job.student)
+        gb.add_submission(job.assignment, job.student, **({"timestamp": job.timestamp} if job.timestamp else {}))
         for gid, points in assignment.points.items():
             grade = gb.find_grade(gid, notebook_id, job.assignment, job.student)
             grade.auto_score = scores.get(gid, 0.0) if points > 0 else 0.0
@@ -503,14 +539,14 @@ def _record(root: Path, db_url: str, job: _Job, assignment: _Assignment) -> Grad
     result.ok = not job.killed and (job.dir / "result.json").is_file()
     log_path = root / "autograded" / job.student / f"{job.assignment}.log"
     lines = [
-        f"student: {job.student}",
+        f"student: {printable(job.student)}",
         f"assignment: {job.assignment}",
         f"status: {'graded' if result.ok else 'INCOMPLETE'} in {job.seconds:.1f} s",
         f"score: {result.score:g} / {result.max_score:g}",
         "problems:" if result.notes else "problems: none",
-        *[f"  - {n}" for n in result.notes],
+        *[f"  - {printable(n)}" for n in result.notes],
         "cells:",
-        *[f"  {k}: {s or 0:g} / {m:g}" for k, (s, m) in sorted(result.cell_scores.items())],
+        *[f"  {printable(k)}: {s or 0:g} / {m:g}" for k, (s, m) in sorted(result.cell_scores.items())],
     ]
     log_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result.log_path = log_path
@@ -565,6 +601,16 @@ def autograde(
     if not submissions.is_dir():
         raise ValueError(f"submissions: {submissions} is not a folder of <student>/<assignment>/ folders")
     selected = select_assignments(assignments, root)
+    student_dirs = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.is_symlink())
+    known = list_assignments(root)
+    typos = {
+        p.name
+        for s in student_dirs
+        for p in s.iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and p.name not in known
+    }
+    if typos:
+        raise ValueError(unknown_assignments(typos, known))
     db_url = db_url or "sqlite:///" + str(root / "gradebook.db")
     results = []
     with tempfile.TemporaryDirectory(prefix="dimedia-grade-") as tmp_name:
@@ -574,7 +620,7 @@ def autograde(
         generate_release(selected, root, rel_root, db_url)  # also registers the assignments in the gradebook
         prepared = {name: _prepare_assignment(root, name, rel_root, tmp) for name in selected}
         jobs = []
-        for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir() and not p.is_symlink()):
+        for student_dir in student_dirs:
             for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.is_symlink()):
                 if assignment_dir.name not in prepared:
                     if verbose:
@@ -602,8 +648,9 @@ def autograde(
                 if verbose:
                     status = "ok" if result.ok else "INCOMPLETE"
                     print(
-                        f"{result.student:>20} {result.assignment:<28} {result.score:6g} / {result.max_score:<6g} "
-                        f"{status:10} {result.seconds:5.1f} s  {'; '.join(result.notes)[:300]}"
+                        f"{printable(result.student):>20} {result.assignment:<28} {result.score:6g} / "
+                        f"{result.max_score:<6g} {status:10} {result.seconds:5.1f} s  "
+                        f"{printable('; '.join(result.notes))[:300]}"
                     )
         results = [done[i] for i in sorted(done)]
     return results

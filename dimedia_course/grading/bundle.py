@@ -31,6 +31,7 @@ STUDENT_EXCLUDED = (
     "sphinx-revealjs",
     "jupytext",
     "nbgrader",
+    "nh3",
     "pytest",
     "pytest-timeout",
     "pytest-xdist",

@@ -253,6 +253,7 @@ class AssignmentChecks:
     reference_imports: str
     blocked: list
     checks: dict  # grade_id -> [Case, ...]
+    hints: dict = field(default_factory=dict)  # grade_id -> where to look when its checks fail (no input)
 
 
 def load_checks(assignment_dir) -> AssignmentChecks:
@@ -275,6 +276,7 @@ def load_checks(assignment_dir) -> AssignmentChecks:
         reference_imports=getattr(module, "REFERENCE_IMPORTS", ""),
         blocked=list(module.BLOCKED),
         checks=dict(module.CHECKS),
+        hints=dict(getattr(module, "HINTS", {})),
     )
 
 
@@ -351,13 +353,11 @@ def release_prelude(notebook_path) -> str:
     """The read-only set-up code of a release notebook (its locked code cells that are neither answers nor
     tests), which defines the notebook's helpers (toy models, data)."""
     import nbformat
+    from nbgrader.utils import is_grade, is_locked
 
     nb = nbformat.read(str(notebook_path), as_version=4)
-    parts = []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("locked") and not meta.get("grade") and not meta.get("solution"):
-            parts.append(cell.source)
+    # nbgrader's is_locked is False for answer cells and True for test cells
+    parts = [c.source for c in nb.cells if c.cell_type == "code" and is_locked(c) and not is_grade(c)]
     return "\n\n".join(parts)
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dimedia_course.grading.autograde import autograde
 from dimedia_course.grading.feedback import export_grades, generate_feedback
+from dimedia_course.grading.messages import one_line
 from dimedia_course.grading.release import check_release, list_assignments, release
 from dimedia_course.grading.sandbox import ISOLATIONS
 from dimedia_course.grading.settings import COURSE_ROOT, RELEASE_DIR, SOURCE_DIR
@@ -20,6 +22,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--root", default=str(COURSE_ROOT), help="course root (holds solutions/, exercises/)")
     parser.add_argument("--db", default=None, help="gradebook URL (default: sqlite:///<root>/gradebook.db)")
+    parser.add_argument("--traceback", action="store_true", help="show the full error instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("release", help="generate exercises/ from solutions/")
     p.add_argument("assignments", nargs="*")
@@ -38,6 +41,16 @@ def main(argv=None) -> int:
     p = sub.add_parser("bundle", help="write the student bundle (release notebooks, package wheel, requirements)")
     p.add_argument("--out", default="dist", help="folder for dimedia-student-bundle.zip (default: dist)")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, RuntimeError, OSError, KeyError) as err:
+        if args.traceback:
+            raise
+        print(one_line(err), file=sys.stderr)
+        return 1
+
+
+def _run(args) -> int:
     root = Path(args.root)
     if args.command == "release":
         out = release(args.assignments or None, root=root)

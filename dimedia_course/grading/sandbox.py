@@ -231,7 +231,10 @@ def _bwrap_prefix(*, probe=False, stub=None, shared=None, tmp_bytes: int = 256 *
         "--clearenv",
     ]  # fmt: skip
     if not probe:
-        cmd += ["--ro-bind", stub, "/opt/dimedia", "--bind", shared, shared, "--chdir", "/tmp"]
+        # /opt made traversable first: bwrap run by root creates it 0700, and the kernel (nobody) must reach its
+        # package copy (else `import diffusers` falls through to site-packages past the copy's shadows)
+        cmd += ["--perms", "0755", "--dir", "/opt", "--ro-bind", stub, "/opt/dimedia"]
+        cmd += ["--bind", shared, shared, "--chdir", "/tmp"]
     return cmd + _drop_privileges()
 
 

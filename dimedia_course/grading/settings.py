@@ -56,6 +56,12 @@ SETTINGS = {
     ("ClearSolutions", "code_stub"): {"python": "# YOUR CODE HERE\nraise NotImplementedError()"},
     ("ClearHiddenTests", "enforce_metadata"): True,
     ("ClearOutput", "remove_metadata_fields"): ["collapsed", "scrolled", "execution"],
+    # feedback: grades, then student content sanitised (nh3), then nbconvert's CSS
+    ("GenerateFeedback", "preprocessors"): [
+        "nbgrader.preprocessors.GetGrades",
+        "dimedia_course.grading.safe_html.SanitizeStudentContent",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    ],
 }
 
 

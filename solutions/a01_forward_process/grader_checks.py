@@ -100,3 +100,28 @@ CHECKS = {
         for part, compare in [(0, tensor_close(2e-3, 2e-3)), (1, tensor_close(2e-3, 1e-8, per_item=True))]
     ],
 }
+
+
+# Shown to the student under a test cell whose hidden checks fail: where to look, never an input.
+HINTS = {
+    "test_linear_betas": (
+        "Use the length and the two end points you are given; the first and the last beta are exactly "
+        "beta_start and beta_end, and the result is float32."
+    ),
+    "test_cosine_betas": (
+        "Follow Nichol & Dhariwal (2021), eq. 17: betas from ratios of consecutive alphabar values, with the "
+        "offset s inside the cosine, then clamp at max_beta."
+    ),
+    "test_alphas_cumprod": (
+        "Long schedules expose rounding: accumulate the product of (1 - beta) in float64 and convert the result "
+        "to float32 once, at the end."
+    ),
+    "test_q_sample": (
+        "Index alphabar with one timestep per image and reshape it so it broadcasts over every other dimension, "
+        "whatever the number of dimensions."
+    ),
+    "test_q_posterior": (
+        "Check the edge timestep t = 0 (alphabar of the previous step is 1 there) and that mean and variance "
+        "broadcast per image."
+    ),
+}

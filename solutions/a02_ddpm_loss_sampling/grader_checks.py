@@ -180,3 +180,26 @@ CHECKS = {
         for T, shape, seed in [(25, (2, 1, 8, 8), 3), (40, (3, 2, 6, 6), 4)]
     ],
 }
+
+
+# Shown to the student under a test cell whose hidden checks fail: where to look, never an input.
+HINTS = {
+    "test_training_target": (
+        "Each prediction type has its own target (epsilon, x0 or v); v mixes noise and image with the square "
+        "roots of alphabar and 1 - alphabar."
+    ),
+    "test_predict_x0": (
+        "Invert the forward process for each prediction type, with the schedule values taken at each image's "
+        "own timestep."
+    ),
+    "test_ddpm_loss": (
+        "The loss is one number (a 0-d tensor) and must let gradients flow to the model's weights: no .item(), "
+        "no detach."
+    ),
+    "test_ddpm_step": (
+        "Use the posterior mean and variance of Ho et al. (2020), eqs. 6-7; no noise is added at the last step."
+    ),
+    "test_ddpm_sample": (
+        "Draw every random number from the generator you are given, in the order the notebook describes."
+    ),
+}

@@ -159,3 +159,24 @@ CHECKS = {
         ]
     ],
 }
+
+
+# Shown to the student under a test cell whose hidden checks fail: where to look, never an input.
+HINTS = {
+    "test_ddim_timesteps": (
+        "Trailing spacing: the timesteps end at T - 1 and are evenly spaced down from there; check the count "
+        "and the order."
+    ),
+    "test_ddim_step": (
+        "Song et al. (2021), eq. 12: estimate x0 first, then combine it with the predicted noise; eta = 0 adds "
+        "no noise."
+    ),
+    "test_ddim_sample": (
+        "Loop over the inference timesteps in decreasing order and use the previous timestep's alphabar (1 "
+        "before the first)."
+    ),
+    "test_ddim_invert": (
+        "Inversion runs the deterministic step in the other direction: increasing timesteps, the model "
+        "evaluated at the current point."
+    ),
+}

@@ -105,3 +105,24 @@ CHECKS = {
         for seed, channels, classes, s in [(50, 1, 3, 1.0), (51, 2, 4, 10.0), (52, 1, 5, 3.0)]
     ],
 }
+
+
+# Shown to the student under a test cell whose hidden checks fail: where to look, never an input.
+HINTS = {
+    "test_drop_labels": (
+        "Draw one uniform number per label from the given generator, replace the dropped labels by the null "
+        "label, and leave the input unchanged."
+    ),
+    "test_classifier_free_guidance": (
+        "Mix the conditional and unconditional predictions with the guidance scale as in Ho & Salimans (2022); "
+        "negative and fractional scales are allowed."
+    ),
+    "test_classifier_gradient": (
+        "Compute the gradient of the log-probability of the given labels with respect to x_t, even when called "
+        "under torch.no_grad()."
+    ),
+    "test_classifier_guided_epsilon": (
+        "Shift epsilon by the classifier gradient scaled with sqrt(1 - alphabar) (Dhariwal & Nichol 2021); "
+        "check t = 0 too."
+    ),
+}

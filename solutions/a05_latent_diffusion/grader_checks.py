@@ -118,3 +118,22 @@ CHECKS = {
         for seed, steps, s in [(5, 10, 1.3), (6, 25, 1.4), (7, 4, 0.7)]
     ],
 }
+
+
+# Shown to the student under a test cell whose hidden checks fail: where to look, never an input.
+HINTS = {
+    "test_kl_divergence": (
+        "KL of a diagonal Gaussian to N(0, I): reduce over exactly the dimensions the notebook says, and return "
+        "a 0-d tensor."
+    ),
+    "test_compute_scale_factor": (
+        "The scale factor makes the encoded latents unit-variance (Rombach et al. 2022); return a Python float."
+    ),
+    "test_latent_diffusion_loss": (
+        "Encode, scale, noise, predict, compare: the loss is on scaled latents, a 0-d tensor, for every "
+        "timestep including the ends."
+    ),
+    "test_sample_latent_diffusion": (
+        "Sample in latent space, undo the scale factor before decoding, and use the number of steps you are given."
+    ),
+}

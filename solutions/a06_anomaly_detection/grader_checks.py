@@ -160,3 +160,21 @@ CHECKS = {
         ]
     ],
 }
+
+
+# Shown to the student under a test cell whose hidden checks fail: where to look, never an input.
+HINTS = {
+    "test_gaussian_smooth": ("Blur each map separately with a normalised Gaussian kernel and keep the input shape."),
+    "test_anomaly_map": (
+        "Build the map from the reconstruction error as the notebook defines it (channels, mask); apply the "
+        "mask only when one is given."
+    ),
+    "test_healthy_reconstruction": (
+        "Partial inversion then sampling back from the same index; check the edge case where the start index is 0."
+    ),
+    "test_dice_score": (
+        "Dice per pair of masks, then the mean; decide what an empty prediction against an empty mask scores "
+        "and return a 0-d tensor."
+    ),
+    "test_pixel_auroc": ("AUROC over all pixels (ties count one half), returned as a Python float."),
+}

@@ -139,3 +139,26 @@ CHECKS = {
         ]
     ],
 }
+
+
+# Shown to the student under a test cell whose hidden checks fail: where to look, never an input.
+HINTS = {
+    "test_add_noise": (
+        "The rectified-flow interpolant is linear between data and noise, with t scaled to [0, 1] and broadcast "
+        "per sample."
+    ),
+    "test_velocity_target": (
+        "The target velocity is the difference between the noise and the data (check the sign convention in the "
+        "notebook)."
+    ),
+    "test_rf_timesteps": (
+        "Apply the resolution-dependent timestep shift of the notebook, and check the count, the order and the "
+        "end points."
+    ),
+    "test_euler_step": (
+        "One Euler step moves along the predicted velocity by the difference of the two times; mind its sign."
+    ),
+    "test_rf_sample": (
+        "Start from noise drawn with the given generator and follow the timesteps in the order the notebook describes."
+    ),
+}
