@@ -9,7 +9,13 @@ nbformat = pytest.importorskip("nbformat")
 
 from dimedia_course.grading import COURSE_ROOT, autograde  # noqa: E402
 from dimedia_course.grading.autograde import prepare_notebook  # noqa: E402
-from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, kernel_command  # noqa: E402
+from dimedia_course.grading.sandbox import (  # noqa: E402
+    ISOLATIONS,
+    Limits,
+    available_isolation,
+    kernel_command,
+    privileged,
+)
 
 RELEASE = COURSE_ROOT / "exercises" / "a01_forward_process" / "forward_process.ipynb"
 
@@ -18,9 +24,21 @@ def test_bwrap_command_binds_only_the_system_python_stub_and_socket_folder(tmp_p
     (tmp_path / "kernel").mkdir()
     argv, env = kernel_command(tmp_path / "kernel", tmp_path / "stub", isolation="bwrap", limits=Limits())
     assert argv[0] == "bwrap" and env == {}
-    for flag in ("--unshare-all", "--die-with-parent", "--new-session", "--clearenv"):
-        assert flag in argv
-    assert argv[argv.index("--cap-drop") + 1] == "ALL" and argv[argv.index("--uid") + 1] == "65534"
+    for flag in ("--unshare-pid", "--unshare-net", "--die-with-parent", "--new-session", "--clearenv"):
+        assert flag in argv or (flag.startswith("--unshare-") and "--unshare-all" in argv)
+    if privileged():  # no user namespace (its uid 65534 would be root on the host): setpriv to the host's nobody
+        assert "--unshare-user" not in argv and "--uid" not in argv
+        drop = argv[argv.index("setpriv") :]
+        for flag in ("--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"):
+            assert flag in drop
+        assert "--no-new-privs" in drop and drop.index("--") < drop.index("prlimit")
+        caps = [argv[i + 1] for i, a in enumerate(argv) if a == "--cap-add"]
+        assert sorted(caps) == ["CAP_SETGID", "CAP_SETUID"]
+        assert (tmp_path / "kernel").stat().st_uid == 65534
+    else:
+        assert argv[argv.index("--cap-drop") + 1] == "ALL" and argv[argv.index("--uid") + 1] == "65534"
+    tmpfs = argv.index("--tmpfs")
+    assert argv[tmpfs - 4 : tmpfs] == ["--perms", "1777", "--size", str(Limits().tmp_bytes)]
     mounted = [argv[i + 2] for i, a in enumerate(argv) if a in ("--ro-bind", "--bind")]
     assert "/opt/dimedia" in mounted and str(tmp_path / "kernel") in mounted
     assert not any(str(COURSE_ROOT) == m or m.startswith(str(COURSE_ROOT / "solutions")) for m in mounted)

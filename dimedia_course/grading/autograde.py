@@ -34,7 +34,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dimedia_course.grading.checks import expected_values, judge, load_assignment_checks
+from dimedia_course.grading.checks import (
+    bounded_value,
+    contiguous_values,
+    exception_name,
+    expected_values,
+    judge,
+    load_assignment_checks,
+)
 from dimedia_course.grading.release import generate_release, select_assignments
 from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup, stub_package
 from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT
@@ -202,20 +209,39 @@ def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _As
     return _Assignment(name, checks.notebook, checks, expected, stub, release_nb, points, spec, given)
 
 
+def _chmod_tree(top: Path, *, dirs: int, files: int) -> None:
+    """chmod every folder and file below ``top`` (and ``top``), never through a link: a submission's links are
+    kept as links and their targets (a host file, ``solutions/``) are left as they are."""
+    if top.is_symlink():
+        return
+    for here, folders, names in os.walk(top, topdown=False, followlinks=False):
+        for name in names + folders:
+            path = os.path.join(here, name)
+            if not os.path.islink(path):
+                with contextlib.suppress(OSError):
+                    os.chmod(path, dirs if os.path.isdir(path) else files)
+    with contextlib.suppress(OSError):
+        os.chmod(top, dirs)
+
+
+def _remove_tree(top: Path) -> None:
+    """Remove a folder the grader made (read-only inside), following no link."""
+    if top.is_symlink() or not top.is_dir():
+        top.unlink()
+        return
+    _chmod_tree(top, dirs=0o700, files=0o600)
+    shutil.rmtree(top)  # rmtree itself never follows links (it works on file descriptors)
+
+
 def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path, config: dict) -> _Job:
     import nbformat
 
     notes: list = []
     dest = root / "submitted" / student / assignment.name
-    if dest.exists():
-        for path in dest.rglob("*"):
-            with contextlib.suppress(OSError):
-                path.chmod(stat.S_IWUSR | stat.S_IRUSR | (stat.S_IXUSR if path.is_dir() else 0))
-        shutil.rmtree(dest)
+    if dest.exists() or dest.is_symlink():
+        _remove_tree(dest)
     shutil.copytree(original, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"), symlinks=True)
-    for path in [dest, *dest.rglob("*")]:  # kept read-only: what the student handed in
-        if not path.is_symlink():
-            path.chmod(0o555 if path.is_dir() else 0o444)
+    _chmod_tree(dest, dirs=0o555, files=0o444)  # kept read-only: what the student handed in
     present = sorted(p.name for p in original.glob("*.ipynb") if p.is_file() and not p.is_symlink())
     name = assignment.notebook
     if name not in present and len(present) == 1:
@@ -236,10 +262,12 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
     nb = prepare_notebook(submitted, assignment.release_nb, notes)
     job = tmp / "jobs" / str(index)
     (job / "kernel").mkdir(parents=True)
+    job.chmod(0o711 if config["isolation"] == "uid" else 0o700)  # "uid": nobody walks host paths to kernel/
     nbformat.write(nb, str(job / name))
     (job / "spec.json").write_text(assignment.spec, encoding="utf-8")
     (job / "job.json").write_text(json.dumps({"notebook": name, **config}), encoding="utf-8")
     shutil.copy(assignment.given, job / "kernel" / "given.pt")  # a copy: the kernel may write in its folder
+    (job / "kernel" / "given.pt").chmod(0o644)
     (job / "stub").symlink_to(assignment.stub)
     return _Job(student, assignment.name, original, job, notes)
 
@@ -272,24 +300,87 @@ def _run_worker(job: _Job, wall_seconds: int) -> _Job:
     return job
 
 
-def _load_probe(path: Path):
+def _read_kernel_file(job_dir: Path, *names: str, limit: int) -> bytes | None:
+    """The bytes of ``job_dir/kernel/<names...>`` (a file a kernel wrote), or None if there is no such regular
+    file. Every step is opened relative to the folder before it without following a link (a kernel may have
+    replaced anything in its folder by a link to a neighbour's or a host file), and the file must be a
+    regular file of at most ``limit`` bytes (checked on the open file, not on a path)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fds = [os.open(job_dir, flags | os.O_DIRECTORY)]  # the grader's own folder
+    try:
+        for part in ("kernel", *names[:-1]):
+            fds.append(os.open(part, flags | os.O_DIRECTORY, dir_fd=fds[-1]))
+        fd = os.open(names[-1], flags | os.O_NONBLOCK, dir_fd=fds[-1])  # NONBLOCK: a FIFO does not hang us
+        fds.append(fd)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        if info.st_size > limit:
+            raise ValueError("the values are too large")
+        data = os.read(fd, limit + 1)
+        if len(data) > limit:
+            raise ValueError("the values are too large")
+        return data
+    except (FileNotFoundError, NotADirectoryError, OSError) as err:
+        if isinstance(err, (FileNotFoundError, NotADirectoryError)) or err.errno == 40:  # ELOOP: a link
+            return None
+        raise
+    finally:
+        for fd in reversed(fds):
+            os.close(fd)
+
+
+def _unpacked_size(data: bytes) -> str | None:
+    """None if ``data`` is a torch.save archive whose members are stored uncompressed (as ``torch.save``
+    writes them) and few, else why it is refused, before anything is decompressed or unpickled."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return "the values could not be read (not a torch.save file)"
+    if len(members) > 1000:
+        return "the values are too large"
+    for info in members:
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+            return "the values could not be read (a compressed archive)"
+    if sum(info.file_size for info in members) > MAX_PROBE_BYTES:
+        return "the values are too large"
+    return None
+
+
+def _load_probe(job_dir: Path, gid: str):
+    """(values, None) or (None, why not) for the values the kernel wrote for test cell ``gid``."""
+    import io
+
     import torch
 
-    if not path.is_file():
-        return None, "did not run (the notebook stopped before this test cell)"
-    if path.stat().st_size > MAX_PROBE_BYTES:
-        return None, "the values are too large"
     try:
-        return torch.load(path, weights_only=True, map_location="cpu"), None
+        data = _read_kernel_file(job_dir, "probe", f"{gid}.pt", limit=MAX_PROBE_BYTES)
+    except (ValueError, OSError) as err:
+        return None, str(err) if isinstance(err, ValueError) else "the values could not be read"
+    if data is None:
+        return None, "did not run (the notebook stopped before this test cell)"
+    problem = _unpacked_size(data)
+    if problem:
+        return None, problem
+    try:
+        values = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as err:  # noqa: BLE001 (untrusted file)
-        return None, f"the values could not be read ({type(err).__name__})"
+        return None, f"the values could not be read ({exception_name(type(err).__name__)})"
+    problem = bounded_value(values)
+    if problem:
+        return None, problem
+    return contiguous_values(values), None
 
 
 def _verdicts(job: _Job, assignment: _Assignment) -> dict:
     """grade_id -> list of ``(case message, problem)`` of the failed cases (empty: passed)."""
     out = {}
     for gid, cases in assignment.checks.checks.items():
-        values, problem = _load_probe(job.dir / "kernel" / "probe" / f"{gid}.pt")
+        values, problem = _load_probe(job.dir, gid)
         if problem:
             out[gid] = [("", problem)]
             continue
@@ -335,7 +426,7 @@ def _events(job: _Job) -> list[str]:
             if ev.get("grade_id"):
                 where += f" ({ev['grade_id']})"
             if ev["event"] == "error" and i == 0:
-                notes.append(f"{where} raised {ev.get('ename')}")
+                notes.append(f"{where} raised {exception_name(ev.get('ename'))}")
             elif ev["event"] == "kernel died":
                 notes.append(f"the kernel died at {where}{label} (exit, crash or memory limit)")
             elif ev["event"] == "kernel stuck":
@@ -345,7 +436,7 @@ def _events(job: _Job) -> list[str]:
             elif ev["event"] == "output truncated" and i == 0:
                 notes.append(f"{where} printed too much; its output was truncated")
             elif ev["event"] == "worker error":
-                notes.append(f"the run stopped at {where}{label} ({ev.get('ename')})")
+                notes.append(f"the run stopped at {where}{label} ({exception_name(ev.get('ename'))})")
     return notes
 
 
@@ -398,8 +489,8 @@ def _record(root: Path, db_url: str, job: _Job, assignment: _Assignment) -> Grad
         if failed:
             result.notes.append(f"{gid}: " + "; ".join(f"{m}: {p}" if m else p for m, p in failed))
     out_dir = root / "autograded" / job.student / job.assignment
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
+    if out_dir.exists() or out_dir.is_symlink():
+        _remove_tree(out_dir)
     out_dir.mkdir(parents=True)
     nb = _autograded_notebook(job, assignment, verdicts, scores)
     nbformat.write(nb, str(out_dir / assignment.notebook))
@@ -494,7 +585,9 @@ def autograde(
     results = []
     with tempfile.TemporaryDirectory(prefix="dimedia-grade-") as tmp_name:
         tmp = Path(tmp_name)
-        os.chmod(tmp, 0o711)
+        # 0700: nobody but the grader reaches the job folders (a setuid file a kernel left there is useless);
+        # "uid" has no mount namespace, so its kernels walk the host path and need 0711.
+        os.chmod(tmp, 0o711 if isolation == "uid" else 0o700)
         rel_root = tmp / "release"
         generate_release(selected, root, rel_root, db_url)  # also registers the assignments in the gradebook
         prepared = {name: _prepare_assignment(root, name, rel_root, tmp) for name in selected}

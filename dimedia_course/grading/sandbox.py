@@ -39,7 +39,9 @@ __all__ = [
     "Limits",
     "available_isolation",
     "kernel_command",
+    "kernel_owner",
     "pids_cgroup",
+    "privileged",
     "release_cgroup",
     "stub_package",
 ]
@@ -154,7 +156,7 @@ def _works(cmd) -> bool:
 
 def available_isolation() -> str:
     """The strongest isolation that works on this machine: ``"bwrap"``, ``"uid"`` or ``"none"``."""
-    if shutil.which("bwrap") and _works(_bwrap_prefix(probe=True) + [sys.executable, "-c", ""]):
+    if shutil.which("bwrap") and _works(_probe_command()):
         return "bwrap"
     if (
         os.geteuid() == 0
@@ -166,7 +168,21 @@ def available_isolation() -> str:
     return "none"
 
 
-def _system_binds() -> list[str]:
+def _parents(path: str, made: set) -> list[str]:
+    """``--dir`` ops (mode 0755) for the ancestors of a bind destination that bwrap would otherwise create
+    with mode 0700 (owned by root: not traversable by the sandbox user when the grader runs as root)."""
+    args = []
+    parts = Path(path).parts[1:-1]
+    for i in range(len(parts)):
+        parent = "/" + "/".join(parts[: i + 1])
+        if parent in made or parent in ("/tmp", "/usr", "/etc"):
+            continue
+        made.add(parent)
+        args += ["--perms", "0755", "--dir", parent]
+    return args
+
+
+def _system_binds(made: set) -> list[str]:
     args = []
     for path in ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
         if os.path.islink(path):
@@ -176,30 +192,65 @@ def _system_binds() -> list[str]:
     python_dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}
     for path in sorted(python_dirs):
         if not any(path.startswith(p + "/") for p in ("/usr", "/etc")):
-            args += ["--ro-bind", path, path]
+            args += [*_parents(path, made), "--ro-bind", path, path]
     return args
 
 
+def privileged() -> bool:
+    """True when the grader runs as root: the sandbox then uses no user namespace (whose uid 65534 would map
+    to root on the host) but drops to the host's ``nobody`` with ``setpriv`` inside it."""
+    return os.geteuid() == 0
+
+
+def kernel_owner(isolation: str) -> int | None:
+    """The host uid a sandboxed kernel runs as when it differs from the grader's (the owner its writable
+    folder and connection file must have), else None."""
+    if isolation == "uid" or (isolation == "bwrap" and privileged()):
+        return NOBODY
+    return None
+
+
+_DROP = [
+    "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all",
+    "--bounding-set=-all", "--no-new-privs", "--",
+]  # fmt: skip
+
+
 def _bwrap_prefix(*, probe=False, stub=None, shared=None, tmp_bytes: int = 256 * 2**20) -> list[str]:
+    if privileged():
+        # No user namespace: its uid 65534 would be the grader's (root's) own uid on the host. bwrap keeps
+        # only the two capabilities setpriv needs to become the host's nobody with no capability at all.
+        isolate = [
+            "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+            "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+        ]  # fmt: skip
+    else:
+        isolate = [
+            "--unshare-all",  # network (loopback only), PID, IPC, UTS, cgroup and user namespaces
+            "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--cap-drop", "ALL",
+        ]  # fmt: skip
+    made: set = set()
     cmd = [
         "bwrap",
-        "--unshare-all",  # network (loopback only), PID, IPC, UTS, cgroup and user namespaces
-        "--unshare-user",
-        "--uid", str(NOBODY),
-        "--gid", str(NOBODY),
-        "--cap-drop", "ALL",
+        *isolate,
         "--die-with-parent",
         "--new-session",
         "--hostname", "sandbox",
-        "--size", str(tmp_bytes), "--tmpfs", "/tmp",  # first: a Python or venv below /tmp is bound on top of it
-        *_system_binds(),
+        # first: a Python or venv below /tmp is bound on top of it; 1777: writable by the sandbox user
+        "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+        *_system_binds(made),
         "--proc", "/proc",
         "--dev", "/dev",
         "--clearenv",
     ]  # fmt: skip
     if not probe:
-        cmd += ["--ro-bind", stub, "/opt/dimedia", "--bind", shared, shared, "--dir", "/tmp/home", "--chdir", "/tmp"]
+        cmd += ["--ro-bind", stub, "/opt/dimedia", *_parents(shared, made), "--bind", shared, shared]
+        cmd += ["--perms", "1777", "--dir", "/tmp/home", "--chdir", "/tmp"]
     return cmd
+
+
+def _probe_command() -> list[str]:
+    return _bwrap_prefix(probe=True) + (_DROP if privileged() else []) + [sys.executable, "-c", ""]
 
 
 def _uid_prefix() -> list[str]:
@@ -286,6 +337,17 @@ def release_cgroup(path) -> None:
             time.sleep(0.1)
 
 
+def _give_to_sandbox(shared: str) -> None:
+    """Make the kernel's folder (made by the grader, nothing in it yet from a kernel) the sandbox user's."""
+    top = os.open(shared, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.chown(top, NOBODY, NOBODY)
+        for entry in os.scandir(top):
+            os.chown(entry.name, NOBODY, NOBODY, dir_fd=top, follow_symlinks=False)
+    finally:
+        os.close(top)
+
+
 def kernel_command(shared, stub, *, isolation: str, limits: Limits, cgroup=None) -> tuple[list[str], dict]:
     """``(argv, env)`` of a kernelspec that starts an IPython kernel inside the sandbox.
 
@@ -303,14 +365,15 @@ def kernel_command(shared, stub, *, isolation: str, limits: Limits, cgroup=None)
         cmd = _bwrap_prefix(stub=stub, shared=shared, tmp_bytes=limits.tmp_bytes)
         for key, value in _environment("/tmp/home", "/opt/dimedia").items():
             cmd += ["--setenv", key, value]
+        if privileged():
+            _give_to_sandbox(shared)
+            return enter + cmd + _DROP + _prlimit(limits, NOBODY) + kernel, {}
         return enter + cmd + _prlimit(limits, os.getuid()) + kernel, {}
     home = str(Path(shared) / "home")
     Path(home).mkdir(exist_ok=True)
     env = _environment(home, stub)
     if isolation == "uid":
-        for path in Path(shared).rglob("*"):
-            os.chown(path, NOBODY, NOBODY)
-        os.chown(shared, NOBODY, NOBODY)
+        _give_to_sandbox(shared)
         return enter + _uid_prefix() + _prlimit(limits, NOBODY) + kernel, env
     warnings.warn(
         "grading WITHOUT a sandbox: student code runs with your rights and can read and change every "

@@ -114,8 +114,18 @@ class _Run:
         from jupyter_client.kernelspec import KernelSpecManager
         from nbclient import NotebookClient
 
+        from dimedia_course.grading.sandbox import kernel_owner
+
         shared = self.job / "kernel"
-        km = AsyncKernelManager(
+        owner = kernel_owner(self.config["isolation"])
+
+        class Manager(AsyncKernelManager):
+            def write_connection_file(self, **kwargs):
+                super().write_connection_file(**kwargs)
+                if owner is not None:  # the kernel runs as another host user: it must read its connection file
+                    os.chown(self.connection_file, owner, owner, follow_symlinks=False)
+
+        km = Manager(
             kernel_name="dimedia-sandbox",
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.job / "kernelspec")]),
             transport="ipc",
@@ -222,7 +232,7 @@ class _Run:
                         self.events.append({"cell": index, "grade_id": gid, "event": "output truncated"})
                     for out in cell.get("outputs", []):
                         if out.get("output_type") == "error":
-                            ename = str(out.get("ename"))[:100]
+                            ename = "".join(ch for ch in str(out.get("ename"))[:60] if ch.isprintable())
                             self.events.append({"cell": index, "grade_id": gid, "event": "error", "ename": ename})
                     if self.interleave and gid in self.spec["cases"]:
                         self._probe(client, gid)
@@ -240,6 +250,19 @@ class _Run:
             self.events.append({"cell": index, "event": "worker error", "ename": type(err).__name__})
             self.failed_at = index
             self.finished = False
+
+
+def _clear_kernel_folder(folder: Path) -> None:
+    """Before a second kernel starts: remove what the first left in its folder (sockets, connection file, any
+    link it planted there) except the probe folder and the inputs, without following a link."""
+    top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for entry in os.scandir(top):
+            if entry.name not in ("probe", "given.pt") and not entry.is_dir(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.name, dir_fd=top)
+    finally:
+        os.close(top)
 
 
 def main(argv=None) -> int:
@@ -281,6 +304,7 @@ def main(argv=None) -> int:
         if not first.finished:
             if not (job / "executed.ipynb").exists():  # the cells did not all run: keep what ran before the failure
                 nbformat.write(nb, str(job / "executed.ipynb"))
+            _clear_kernel_folder(job / "kernel")
             again = nbformat.read(str(job / config["notebook"]), as_version=4)
             second = _Run(job, config, again, spec, interleave=True, stop_before=first.failed_at)
             second.run(log)
