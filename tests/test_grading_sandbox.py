@@ -3,6 +3,8 @@ the sandbox itself is exercised end to end in test_exercises_grading.py)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
@@ -131,3 +133,121 @@ def test_pids_cgroup_limits_processes_where_available():
     finally:
         release_cgroup(cgroup)
     assert not cgroup.exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# What a kernel leaves in its folder: links, bombs, expanded tensors (no kernel needed)
+# ----------------------------------------------------------------------------------------------
+def _job_with_probe(folder, gid="test_x", value=None):
+    import torch
+
+    (folder / "kernel" / "probe").mkdir(parents=True)
+    torch.save([torch.ones(3)] if value is None else value, folder / "kernel" / "probe" / f"{gid}.pt")
+    return folder
+
+
+def test_probe_values_are_never_read_through_a_link_or_from_a_fifo(tmp_path):
+    from dimedia_course.grading.autograde import _load_probe
+
+    neighbour = _job_with_probe(tmp_path / "jobs" / "0")
+    values, problem = _load_probe(neighbour, "test_x")
+    assert problem is None and float(values[0].sum()) == 3.0  # the honest case reads
+    own = tmp_path / "jobs" / "1"
+    (own / "kernel").mkdir(parents=True)
+    (own / "kernel" / "probe").symlink_to(neighbour / "kernel" / "probe")  # the folder linked to a neighbour's
+    assert _load_probe(own, "test_x") == (None, "did not run (the notebook stopped before this test cell)")
+    (own / "kernel" / "probe").unlink()
+    (own / "kernel" / "probe").mkdir()
+    (own / "kernel" / "probe" / "test_x.pt").symlink_to(neighbour / "kernel" / "probe" / "test_x.pt")
+    assert _load_probe(own, "test_x")[0] is None
+    (own / "kernel" / "probe" / "test_x.pt").unlink()
+    os.mkfifo(own / "kernel" / "probe" / "test_x.pt")  # would block a plain open()
+    assert _load_probe(own, "test_x")[0] is None
+    (own / "kernel" / "probe" / "test_x.pt").unlink()
+    (own / "kernel").rename(own / "kernel.real")
+    (own / "kernel").symlink_to(neighbour / "kernel")
+    assert _load_probe(own, "test_x")[0] is None
+
+
+_BOMBS = r"""
+import os, resource, sys, zipfile
+import torch
+from pathlib import Path
+from dimedia_course.grading.autograde import _load_probe
+from dimedia_course.grading.checks import judge, Case, tensor_close
+
+job = Path(sys.argv[1])
+probe = job / "kernel" / "probe"
+probe.mkdir(parents=True)
+with zipfile.ZipFile(probe / "test_bomb.pt", "w", zipfile.ZIP_DEFLATED) as archive:  # 64 MiB of zeros, 64 kB
+    archive.writestr("archive/version", "3")
+    with archive.open("archive/data.pkl", "w") as member:
+        for _ in range(4):
+            member.write(bytes(2**24))
+torch.save([torch.zeros(1).expand(2**30)], probe / "test_stride0.pt")  # 1 kB on disk, 2**30 elements
+case = Case("", "", "", tensor_close(1e-3, 1e-3, per_item=True))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+problems = []
+for gid in ("test_bomb", "test_stride0"):
+    values, problem = _load_probe(job, gid)
+    problems.append(problem)
+    if values is not None:
+        problems.append(judge(case, values[0], torch.zeros(4, 1)))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("SIZES", os.path.getsize(probe / "test_bomb.pt"), os.path.getsize(probe / "test_stride0.pt"))
+print("PROBLEMS", problems)
+print("PEAK", before, after)
+"""
+
+
+def test_a_deflate_bomb_and_a_stride0_tensor_leave_the_grader_memory_bounded(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _BOMBS, str(tmp_path / "job")], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    assert "compressed archive" in lines["PROBLEMS"] and "too large" in lines["PROBLEMS"], lines
+    before, after = map(int, lines["PEAK"].split())
+    assert after - before < 100 * 1024, f"peak RSS grew by {(after - before) / 1024:.0f} MiB"  # kB
+
+
+def test_cleanup_of_a_submission_never_follows_its_links(tmp_path):
+    import stat
+
+    from dimedia_course.grading.autograde import _chmod_tree, _remove_tree
+
+    host = tmp_path / "host.txt"
+    host.write_text("secret")
+    host.chmod(0o640)
+    host_dir = tmp_path / "hostdir"
+    host_dir.mkdir()
+    host_dir.chmod(0o751)
+    sub = tmp_path / "submitted"
+    (sub / "inner").mkdir(parents=True)
+    (sub / "inner" / "file.txt").write_text("x")
+    (sub / "link").symlink_to(host)
+    (sub / "inner" / "dirlink").symlink_to(host_dir)
+    _chmod_tree(sub, dirs=0o555, files=0o444)
+    assert stat.S_IMODE((sub / "inner" / "file.txt").stat().st_mode) == 0o444
+    _remove_tree(sub)
+    assert not sub.exists() and host.read_text() == "secret"
+    assert stat.S_IMODE(host.stat().st_mode) == 0o640 and stat.S_IMODE(host_dir.stat().st_mode) == 0o751
+
+
+def test_verdicts_repeat_no_name_or_shape_a_kernel_chose():
+    import torch
+
+    from dimedia_course.grading.checks import Case, exception_name, judge, tensor_close
+
+    assert exception_name("ValueError") == "ValueError"
+    assert exception_name("Leak_0_1234_beta_0_02" * 10) == "an exception of its own class"
+    case = Case("", "", "", tensor_close(1e-3, 1e-3, per_item=True))
+    assert judge(case, {"__error__": "Secret_17_inputs", "message": "x"}, torch.zeros(2)) == (
+        "raised an exception of its own class"
+    )
+    assert "1234" not in judge(case, torch.zeros(1234), torch.zeros(2))
+    assert "empty" in judge(case, torch.zeros(2, 0), torch.zeros(2))  # (B, 0) passed a per-item check before
+    assert judge(case, torch.zeros(2, 1), torch.zeros(2)) is None
