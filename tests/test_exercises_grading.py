@@ -30,8 +30,9 @@ pytest.importorskip("nbgrader")
 
 from dimedia_course import grading  # noqa: E402
 from dimedia_course.course.benchmarks.grading import solved_notebook  # noqa: E402
+from dimedia_course.grading import autograde as autograde_module  # noqa: E402
 from dimedia_course.grading.checks import load_checks  # noqa: E402
-from dimedia_course.grading.sandbox import available_isolation  # noqa: E402
+from dimedia_course.grading.sandbox import available_isolation, privileged  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +43,7 @@ NB1 = "forward_process.ipynb"
 CELL_TIMEOUT = 15  # seconds per cell while grading here (an endless loop costs this much)
 MARKER = "dimedia-attack-marker-7f3a"  # in the command line of every process an attack starts
 ISOLATION = available_isolation()
+ALL_TESTS = ["test_linear_betas", "test_cosine_betas", "test_alphas_cumprod", "test_q_sample", "test_q_posterior"]
 
 
 def _good_notebook(assignment: str):
@@ -207,6 +209,58 @@ def _adversaries(course: Path, subs: Path):
             "from IPython.display import display\ndisplay(1)\n" + _cell(nb, "test_linear_betas").source
         )
 
+    def host_identity(nb):  # a setuid copy of a shell in its folder, /etc/shadow (issue 15: root on the host)
+        attack = (
+            "import glob, os, shutil, stat\n"
+            "_k = glob.glob('/tmp/dimedia-grade-*/jobs/*/kernel')[0]\n"
+            "shutil.copy('/bin/sh', _k + '/sh'); os.chmod(_k + '/sh', 0o6755)\n"
+            "_st = os.stat(_k + '/sh')\n"
+            "print('SETUID', _st.st_uid, oct(_st.st_mode & 0o7777), 'uid', os.getuid(), os.geteuid())\n"
+            "try:\n"
+            "    open('/etc/shadow').read(); print('SHADOW read')\n"
+            "except OSError as e:\n"
+            "    print('SHADOW blocked', type(e).__name__)\n"
+        )
+        _wrong(nb, "q_sample", "return x0", attack)
+
+    def links_to_neighbour(nb):  # a blank notebook that links its probe folder to the previous job's
+        for gid in ("linear_betas", "cosine_betas", "alphas_cumprod", "q_sample", "q_posterior"):
+            _wrong(nb, gid, "raise NotImplementedError")
+        _plain_cell(
+            nb,
+            "import glob, os, shutil\n"
+            "_k = glob.glob('/tmp/dimedia-grade-*/jobs/*/kernel')[0]\n"
+            "_jobs, _n = os.path.split(os.path.dirname(_k))\n"
+            "shutil.rmtree(_k + '/probe')\n"
+            "os.symlink(f'{_jobs}/{int(_n) - 1 if int(_n) else 1}/kernel/probe', _k + '/probe')\n",
+        )
+
+    def bombs(nb):  # its torch.save writes a deflate bomb, a stride-0 tensor and a (B, 0) variance
+        attack = (
+            "import os, zipfile, torch\n"
+            "_real_save = torch.save\n"
+            "def _evil_save(obj, f, *a, **k):\n"
+            "    name = os.path.basename(str(f))\n"
+            "    if name == 'test_linear_betas.pt':\n"
+            "        with zipfile.ZipFile(f, 'w', zipfile.ZIP_DEFLATED) as z:\n"
+            "            z.writestr('archive/version', '3')\n"
+            "            with z.open('archive/data.pkl', 'w') as m:\n"
+            "                for _ in range(8):\n"
+            "                    m.write(bytes(2**24))\n"
+            "        return None\n"
+            "    if name == 'test_cosine_betas.pt':\n"
+            "        obj = [torch.zeros(1).expand(2**30) for _ in obj]\n"
+            "    return _real_save(obj, f, *a, **k)\n"
+            "torch.save = _evil_save\n"
+        )
+        _cell(nb, "linear_betas").source += "\n" + attack
+        _cell(nb, "q_posterior").source += (
+            "\n_good_q_posterior = q_posterior\n"
+            "def q_posterior(*a, **k):\n"
+            "    mean, var = _good_q_posterior(*a, **k)\n"
+            "    return mean, var.reshape(var.shape[0], -1)[:, :0]\n"
+        )
+
     # careless students
     def exits_last(nb):
         _plain_cell(nb, "import os\nos._exit(3)")
@@ -269,6 +323,13 @@ def _adversaries(course: Path, subs: Path):
         "edited_test": (edited_test, ["test_linear_betas"], ["test_linear_betas", "edited"]),
         "deleted_test": (deleted_test, ["test_cosine_betas"], ["test_cosine_betas", "deleted"]),
         "missing_function": (missing_function, ["test_q_sample"], ["test_q_sample", "NameError"]),
+        "host_identity": (host_identity, ["test_q_sample"], ["test_q_sample"]),
+        "links_to_neighbour": (links_to_neighbour, ALL_TESTS, ["did not run", "NotImplementedError"]),
+        "bombs": (
+            bombs,
+            ["test_linear_betas", "test_cosine_betas", "test_q_posterior"],
+            ["compressed archive", "too large", "empty"],
+        ),
     }
 
 
@@ -321,9 +382,29 @@ def graded(tmp_path_factory):
     (subs / "renamed_notebook" / A1).mkdir(parents=True)
     nbformat.write(_good_notebook(A1)[1], str(subs / "renamed_notebook" / A1 / "forward_process (1).ipynb"))
 
+    host = base / "host-file.txt"  # a host file a submission links to (regrading must not chmod it)
+    host.write_text("host\n")
+    host.chmod(0o640)
+    (subs / "host_identity" / A1 / "link-to-host").symlink_to(host)
+    (subs / "host_identity" / A1 / "link-to-solutions").symlink_to(course / "solutions")
+    modes = {p: p.stat().st_mode for p in (host, course / "solutions", course / "solutions" / A1 / "grader_checks.py")}
+
     before_course = _tree_digest(course)
     before_subs = _tree_digest(subs)
-    results = grading.autograde(subs, root=course, timeout=CELL_TIMEOUT, workers=2, verbose=True)
+    written = {}  # job folders as the grader finds them after its worker: what a kernel left there
+    real_record = autograde_module._record
+
+    def record(root, db_url, job, assignment):
+        written[job.student] = [
+            (str(p.relative_to(job.dir)), p.lstat().st_uid, p.lstat().st_mode)
+            for p in job.dir.rglob("*")
+            if not p.is_symlink()
+        ]
+        return real_record(root, db_url, job, assignment)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(autograde_module, "_record", record)
+        results = grading.autograde(subs, root=course, timeout=CELL_TIMEOUT, workers=2, verbose=True)
     return {
         "course": course,
         "subs": subs,
@@ -332,6 +413,8 @@ def graded(tmp_path_factory):
         "before_course": before_course,
         "before_subs": before_subs,
         "survivors": _survivors(),
+        "written": written,
+        "modes": modes,
     }
 
 
@@ -462,10 +545,12 @@ def test_nothing_hidden_in_feedback_or_logs(graded, tmp_path):
 def test_regrading_is_idempotent_and_exports(graded, tmp_path):
     course, subs, results = graded["course"], graded["subs"], graded["results"]
     again = subs.parent / "again"
-    for student in ("good", "blank"):
-        shutil.copytree(subs / student, again / student)
+    for student in ("good", "blank", "host_identity"):
+        shutil.copytree(subs / student, again / student, symlinks=True)
     for r in grading.autograde(again, root=course, assignments=[A1], timeout=CELL_TIMEOUT, verbose=False):
         assert r.score == results[(r.student, A1)].score
+    for path, mode in graded["modes"].items():  # clean-up of submitted/ twice: no link target chmodded
+        assert path.stat().st_mode == mode, path
     out = tmp_path / "grades.csv"
     assert grading.main(["--root", str(course), "export", "--to", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
@@ -473,3 +558,25 @@ def test_regrading_is_idempotent_and_exports(graded, tmp_path):
     assert len(rows) == len(scores)  # one row per student and assignment (missing ones score 0)
     for key, r in results.items():
         assert scores[key] == pytest.approx(r.score), key
+
+
+@pytest.mark.skipif(ISOLATION != "bwrap", reason="needs bubblewrap: the fallbacks share the host's file system")
+def test_no_file_a_kernel_writes_is_privileged_on_the_host_and_no_host_secret_is_readable(graded):
+    import stat
+
+    seen = _outputs(graded["course"], "host_identity")
+    assert "SHADOW blocked" in seen, seen
+    setuid = [(p, uid, m) for ws in graded["written"].values() for p, uid, m in ws if m & (stat.S_ISUID | stat.S_ISGID)]
+    assert any(p.endswith("kernel/sh") for p, _, _ in setuid), graded["written"]["host_identity"]
+    for path, uid, mode in setuid:
+        assert uid != 0, f"{path}: setuid and owned by root on the host ({oct(mode)})"
+    if privileged():  # the kernel is the host's nobody, not the grader's root mapped into a user namespace
+        assert "uid 65534 65534" in seen and "SETUID 65534" in seen, seen
+        assert all(uid == 65534 for p, uid, _ in graded["written"]["host_identity"] if "probe/" in p)
+    else:
+        pytest.skip("the grader is not root: the kernel is the grader's own uid in a user namespace")
+
+
+def test_a_linked_probe_folder_gets_no_marks_of_a_neighbour(graded):
+    r = graded["results"][("links_to_neighbour", A1)]
+    assert r.score == 0 and r.max_score == graded["results"][("good", A1)].max_score, _log(r)
