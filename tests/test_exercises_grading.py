@@ -30,7 +30,6 @@ pytest.importorskip("nbgrader")
 
 from dimedia_course import grading  # noqa: E402
 from dimedia_course.course.benchmarks.grading import solved_notebook  # noqa: E402
-from dimedia_course.grading import autograde as autograde_module  # noqa: E402
 from dimedia_course.grading.checks import load_checks  # noqa: E402
 from dimedia_course.grading.sandbox import available_isolation, privileged  # noqa: E402
 
@@ -43,6 +42,7 @@ NB1 = "forward_process.ipynb"
 CELL_TIMEOUT = 15  # seconds per cell while grading here (an endless loop costs this much)
 MARKER = "dimedia-attack-marker-7f3a"  # in the command line of every process an attack starts
 ISOLATION = available_isolation()
+autograde_module = sys.modules["dimedia_course.grading.autograde"]  # the module (the package exports the function)
 ALL_TESTS = ["test_linear_betas", "test_cosine_betas", "test_alphas_cumprod", "test_q_sample", "test_q_posterior"]
 
 
