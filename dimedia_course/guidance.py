@@ -36,7 +36,7 @@ __all__ = [
 
 
 def _timesteps_of(t, x: torch.Tensor) -> torch.Tensor:
-    return batch_timesteps(t, x.shape[0], x.device)
+    return batch_timesteps(t, x.shape[0], x.device, allow_float=True)  # DDPM's integers or a flow's floats
 
 
 def classifier_free_guidance(model, x: torch.Tensor, t, y: torch.Tensor, guidance_scale: float, null_label: int):
@@ -45,7 +45,7 @@ def classifier_free_guidance(model, x: torch.Tensor, t, y: torch.Tensor, guidanc
     Args:
         model: ``model(x, t, y)`` trained with label dropout; ``null_label`` means "no class".
         x: current samples ``(B, C, ...)`` (including any concatenated condition channels).
-        t: timestep(s), an int or a ``(B,)`` tensor.
+        t: timestep(s): an int or a float (a rectified flow's continuous time), or a ``(B,)`` tensor.
         y: class labels ``(B,)``.
         guidance_scale: ``s``; 1 gives the conditional output, 0 the unconditional one.
         null_label: the label index of the unconditional model (``num_classes`` by convention).

@@ -43,6 +43,7 @@ __all__ = [
     "mmd",
     "kid",
     "image_features",
+    "central_slices",
     "precision_recall",
     "nearest_neighbour_distance",
     "sample_quality",
@@ -430,6 +431,17 @@ def image_features(images, size: int = 16) -> torch.Tensor:
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise ValueError(f"size must be a positive integer, got {size!r}")
     return F.adaptive_avg_pool2d(x.double(), size).reshape(x.shape[0], -1)
+
+
+def central_slices(volumes) -> torch.Tensor:
+    """The central axial, coronal and sagittal slices of volumes ``(N, 1, D, H, W)`` (cubes) as the three
+    channels of images ``(N, 3, S, S)``: the input of :func:`image_features` / :func:`sample_quality` for 3D
+    samples, so that volumes are measured with the same ruler as images."""
+    v = volumes if isinstance(volumes, torch.Tensor) else torch.as_tensor(volumes)
+    if v.ndim != 5 or v.shape[1] != 1 or not (v.shape[2] == v.shape[3] == v.shape[4]):
+        raise ValueError(f"volumes must be shaped (N, 1, S, S, S), got shape {tuple(v.shape)}")
+    c = v.shape[2] // 2
+    return torch.stack([v[:, 0, c], v[:, 0, :, c], v[:, 0, :, :, c]], dim=1)
 
 
 def _vectors(a, name: str) -> torch.Tensor:

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from dimedia_course.checkpoint import load_checkpoint, save_checkpoint
-from dimedia_course.train import CONFIG_DIR, build_model, load_config, train
+from dimedia_course.train import CONFIG_DIR, build_model, load_config, spatial_dims, train
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -34,6 +34,8 @@ __all__ = [
     "load_pretrained",
     "export_pretrained",
     "real_reference_sets",
+    "measure_sampler",
+    "FLOW_STEPS",
     "evaluate_pretrained",
     "publish",
     "retrain",
@@ -75,7 +77,7 @@ def load_pretrained(name: str, checkpoint_dir=None, config_dir=None) -> dict:
             f"checkpoint {path.name} was trained from config hash {stored} but {config_path.name} now hashes "
             f"to {expected}; {_retrain_hint(name)}"
         )
-    model = build_model(cfg.model)
+    model = build_model(cfg.model, dims=spatial_dims(cfg.data))
     state = load_checkpoint(path)["state_dict"]
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return {"model": model.eval(), "config": cfg, "meta": meta}
@@ -87,7 +89,7 @@ def export_pretrained(run_dir, name: str, config_path=None, checkpoint_dir=None,
     cfg = load_config(config_path or CONFIG_DIR / f"{name}.yaml")
     state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=True)
     weights = state["ema"] if state.get("ema") is not None else state["model"]
-    model = build_model(cfg.model)
+    model = build_model(cfg.model, dims=spatial_dims(cfg.data))
     model.load_state_dict(weights)
     path = Path(checkpoint_dir or CHECKPOINT_DIR) / f"{name}.pt"
     return save_checkpoint(
@@ -102,55 +104,130 @@ def export_pretrained(run_dir, name: str, config_path=None, checkpoint_dir=None,
 
 def real_reference_sets(cfg, n: int = 256) -> dict:
     """The real images of the quality measures of a config on MNI152: the training set of the config, a
-    held-out set and a second real set of ``n`` slices each (fresh augmentation draws, seeds 1 and 2). All are
-    ordered by slice position: take a subset with a stride, never the first ``k``."""
-    from dimedia_course.data import load_dataset, mni152_slices
+    held-out set and a second real set of ``n`` images each (fresh augmentation draws, seeds 1 and 2), with
+    their ``*_labels`` for ``mni152-levels``. Slices are ordered by slice position: take a subset with a
+    stride, never the first ``k``."""
+    from dimedia_course.data import load_dataset
 
-    if cfg.data.name != "mni152":
-        raise ValueError(f"real_reference_sets: only data.name 'mni152' is supported, got {cfg.data.name!r}")
-    train_images, _ = load_dataset("mni152", size=cfg.data.size, n=cfg.data.n)
-    held_out = mni152_slices(n=n, size=cfg.data.size, seed=1)
-    reference = mni152_slices(n=n, size=cfg.data.size, seed=2)
-    return {"train": train_images, "held_out": held_out, "reference": reference}
+    if cfg.data.name not in ("mni152", "mni152-levels", "mni152-3d"):
+        raise ValueError(f"real_reference_sets: data.name must be an MNI152 dataset, got {cfg.data.name!r}")
+    out = {}
+    for key, (count, seed) in {"train": (cfg.data.n, 0), "held_out": (n, 1), "reference": (n, 2)}.items():
+        out[key], labels = load_dataset(cfg.data.name, size=cfg.data.size, n=count, seed=seed)
+        if labels is not None:
+            out[f"{key}_labels"] = labels
+    return out
+
+
+def _features(x, cfg):
+    from dimedia_course.metrics import central_slices
+
+    return central_slices(x) if spatial_dims(cfg.data) == 3 else x
+
+
+def measure_sampler(model, scheduler, num_inference_steps, count: int, real: dict, seed: int = 0) -> dict:
+    """Sample ``count`` images with ``scheduler`` in ``num_inference_steps`` steps (``None``: all of them)
+    through :func:`dimedia_course.sampling.sample` and measure them with
+    :func:`dimedia_course.metrics.sample_quality` against ``real`` (:func:`real_reference_sets`; the floor is
+    ``count`` reference slices spread over the slice positions). Adds ``n`` and ``sampling_seconds``."""
+    from dimedia_course import make_generator
+    from dimedia_course.metrics import sample_quality
+    from dimedia_course.sampling import sample
+
+    size = real["held_out"].shape[-1]
+    tic = time.perf_counter()
+    with torch.no_grad():
+        x = sample(
+            model,
+            scheduler,
+            (count, 1, size, size),
+            num_inference_steps=num_inference_steps,
+            generator=make_generator(seed),
+        )
+    n = real["reference"].shape[0]
+    spread = torch.linspace(0, n - 1, count).round().long()  # the reference is ordered by slice position
+    quality = sample_quality(x, real["train"], real["held_out"], real["reference"][spread])
+    out = {k: round(v, 6) for k, v in quality.items()}
+    return out | {"n": count, "sampling_seconds": round(time.perf_counter() - tic)}
+
+
+FLOW_STEPS = (10, 25, 50)
 
 
 def evaluate_pretrained(model, cfg, n: int = 256, n_ddpm: int = 32, seed: int = 0) -> dict:
     """Sample ``n`` images with DDIM-50 and ``n_ddpm`` with DDPM-1000 (``0``: none; 1000 network calls are
     slow on a CPU) and measure each set against the real sets of :func:`real_reference_sets` with
-    :func:`dimedia_course.metrics.sample_quality` (its floor: as many real reference slices as samples)."""
+    :func:`dimedia_course.metrics.sample_quality` (its floor: as many real reference images as samples;
+    volumes are measured on their central slices, :func:`dimedia_course.metrics.central_slices`).
+
+    A class-conditional model is measured per guidance scale (0, 1, 3) with DDIM-50, half of the samples per
+    class: ``sample_quality`` against the held-out images, and ``judge_accuracy``: the fraction of samples a
+    judge classifier (:func:`dimedia_course.nn.fit_judge`, trained on the training set) assigns to the
+    requested class, next to ``judge_accuracy_real`` on the held-out real images.
+
+    A rectified-flow config (``prediction_type: flow_velocity``) is sampled instead with Euler steps at each of
+    :data:`FLOW_STEPS` (keys ``flow10``, ``flow25``, ``flow50``; :func:`measure_sampler`)."""
     from dimedia_course import make_generator
     from dimedia_course.metrics import sample_quality
     from dimedia_course.sampling import sample
     from dimedia_course.schedulers import DDIMScheduler, DDPMScheduler
+    from dimedia_course.train import build_flow_scheduler
 
     real = real_reference_sets(cfg, n)
     s = cfg.schedule
+    if s.prediction_type == "flow_velocity":
+        if spatial_dims(cfg.data) != 2 or cfg.model.num_classes is not None:
+            raise ValueError("evaluate_pretrained: a flow_velocity config is measured for unconditional 2D images only")
+        return {f"flow{k}": measure_sampler(model, build_flow_scheduler(s), k, n, real, seed) for k in FLOW_STEPS}
+    shape = (1,) + (cfg.data.size,) * spatial_dims(cfg.data)
+    conditional = cfg.model.num_classes is not None
+    runs = {"ddim50": (DDIMScheduler, 50, n, None)}
+    if conditional:
+        runs = {f"ddim50_s{g:g}": (DDIMScheduler, 50, n, g) for g in (0.0, 1.0, 3.0)}
+        from dimedia_course.nn import fit_judge, judge_accuracy
+
+        judge = fit_judge(real["train"], real["train_labels"], seed=seed)
+    elif n_ddpm:
+        runs["ddpm1000"] = (DDPMScheduler, None, n_ddpm, None)
     out = {}
-    samplers = {"ddim50": (DDIMScheduler, 50, n)} | ({"ddpm1000": (DDPMScheduler, None, n_ddpm)} if n_ddpm else {})
-    for key, (cls, steps, count) in samplers.items():
+    for key, (cls, steps, count, guidance) in runs.items():
         scheduler = cls(s.num_train_timesteps, s.schedule, prediction_type=s.prediction_type)
+        y = None if not conditional else torch.arange(cfg.model.num_classes).repeat_interleave(count // 2)
+        count = count if y is None else len(y)
         tic = time.perf_counter()
         with torch.no_grad():
             x = sample(
                 model,
                 scheduler,
-                (count, 1, cfg.data.size, cfg.data.size),
+                (count, *shape),
                 num_inference_steps=steps,
                 generator=make_generator(seed),
+                y=y,
+                guidance_scale=1.0 if guidance is None else guidance,
             )
         spread = torch.linspace(0, n - 1, count).round().long()  # the reference is ordered by slice position
-        quality = sample_quality(x, real["train"], real["held_out"], real["reference"][spread])
+        quality = sample_quality(
+            _features(x, cfg),
+            _features(real["train"], cfg),
+            _features(real["held_out"], cfg),
+            _features(real["reference"][spread], cfg),
+        )
+        if conditional:
+            quality["judge_accuracy"] = judge_accuracy(judge, x, y)
+            quality["judge_accuracy_real"] = judge_accuracy(judge, real["held_out"], real["held_out_labels"])
         out[key] = {k: round(v, 6) for k, v in quality.items()}
         out[key] |= {"n": count, "sampling_seconds": round(time.perf_counter() - tic)}
     return out
 
 
-def publish(name: str, run_dir, n_eval: int = 256) -> dict:
+def publish(name: str, run_dir, n_eval: int | None = None) -> dict:
     """Export the finished run in ``run_dir`` of ``configs/<name>.yaml``, measure it and write the record
     ``<name>.json`` beside the checkpoint (training time: the last row of the run's ``metrics.csv``)."""
     import csv
 
     cfg = load_config(CONFIG_DIR / f"{name}.yaml")
+    if n_eval is None:  # 64 volumes cost about as much CPU time as 256 images
+        n_eval = 64 if spatial_dims(cfg.data) == 3 else 256
     with (Path(run_dir) / "metrics.csv").open() as fh:
         minutes = float(list(csv.DictReader(fh))[-1]["seconds"]) / 60
     machine = f"{platform.machine()}, {torch.get_num_threads()} CPU thread(s), no GPU"
@@ -174,7 +251,7 @@ def publish(name: str, run_dir, n_eval: int = 256) -> dict:
     return record
 
 
-def retrain(name: str, out_dir=None, n_eval: int = 256) -> dict:
+def retrain(name: str, out_dir=None, n_eval: int | None = None) -> dict:
     """Train ``configs/<name>.yaml`` with :func:`dimedia_course.train.train`, then :func:`publish` it."""
     out_dir = Path(out_dir or Path("runs") / name)
     train(load_config(CONFIG_DIR / f"{name}.yaml"), out_dir, progress=False)

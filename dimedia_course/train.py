@@ -37,14 +37,23 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["TrainConfig", "load_config", "build_model", "build_latent", "train", "main"]
+__all__ = [
+    "TrainConfig",
+    "load_config",
+    "spatial_dims",
+    "build_model",
+    "build_latent",
+    "build_flow_scheduler",
+    "train",
+    "main",
+]
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
 @dataclass
 class DataConfig:
-    name: str = "mni152"  # mni152 (offline) | mednist | decathlon-brain
+    name: str = "mni152"  # mni152 | mni152-levels | mni152-3d (offline) | mednist | decathlon-brain
     size: int = 32  # image side length
     n: int | None = 256  # number of images (None: all)
     root: str | None = None  # dataset folder (default: $DIMEDIA_DATA or ~/.cache/dimedia_course/data)
@@ -146,8 +155,16 @@ def load_config(path, overrides: list[str] = ()) -> TrainConfig:
     return _fill(TrainConfig, values, "config")
 
 
-def build_model(cfg: ModelConfig, in_channels: int = 1) -> torch.nn.Module:
-    """The denoiser of a config: the course's SmallUNet or MONAI's DiffusionModelUNet (``model(x, t, y)``)."""
+def spatial_dims(data: DataConfig) -> int:
+    """2 for the image datasets, 3 for the volumes of ``data.name: mni152-3d``."""
+    return 3 if data.name == "mni152-3d" else 2
+
+
+def build_model(cfg: ModelConfig, in_channels: int = 1, dims: int = 2) -> torch.nn.Module:
+    """The denoiser of a config: the course's SmallUNet or MONAI's DiffusionModelUNet (``model(x, t, y)``);
+    ``dims=3`` (volumes) needs ``kind: monai_unet``."""
+    if dims == 3 and cfg.kind != "monai_unet":
+        raise ValueError(f"model.kind: volumes (data.name mni152-3d) need 'monai_unet', got {cfg.kind!r}")
     if cfg.kind == "small_unet":
         from dimedia_course.nn import SmallUNet
 
@@ -172,8 +189,23 @@ def build_model(cfg: ModelConfig, in_channels: int = 1) -> torch.nn.Module:
             num_res_blocks=cfg.num_res_blocks,
             num_head_channels=cfg.num_head_channels,
             num_classes=cfg.num_classes,
+            spatial_dims=dims,
         )
     raise ValueError(f"model.kind: expected 'small_unet', 'monai_unet' or 'latent' (build_latent), got {cfg.kind!r}")
+
+
+def build_flow_scheduler(schedule: ScheduleConfig):
+    """The :class:`~dimedia_course.schedulers.RFlowScheduler` of a ``prediction_type: flow_velocity`` config:
+    ``schedule.schedule`` names its training-time law (``uniform`` or ``logit-normal``, Esser et al. 2024,
+    eq. 19); integer timesteps (MONAI's default), no resolution shift."""
+    from dimedia_course.schedulers import RFlowScheduler
+    from dimedia_course.schedulers.rflow import SAMPLE_METHODS
+
+    if schedule.schedule not in SAMPLE_METHODS:
+        raise ValueError(
+            f"schedule.schedule: a flow_velocity config needs one of {SAMPLE_METHODS}, got {schedule.schedule!r}"
+        )
+    return RFlowScheduler(schedule.num_train_timesteps, use_discrete_timesteps=True, sample_method=schedule.schedule)
 
 
 def build_latent(
@@ -235,7 +267,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     from dimedia_course import get_device, make_generator
     from dimedia_course.data import load_dataset
     from dimedia_course.guidance import drop_labels
-    from dimedia_course.losses import diffusion_loss
+    from dimedia_course.losses import diffusion_loss, flow_matching_loss
     from dimedia_course.schedulers import DDPMScheduler
     from dimedia_course.validation import check_positive_int
 
@@ -264,8 +296,15 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     )
     if cfg.model.num_classes is not None and labels is None:
         raise ValueError(f"model.num_classes is set but dataset {cfg.data.name!r} has no labels")
-    scheduler = DDPMScheduler(
-        cfg.schedule.num_train_timesteps, cfg.schedule.schedule, prediction_type=cfg.schedule.prediction_type
+    flow = cfg.schedule.prediction_type == "flow_velocity"
+    if flow and latent:
+        raise ValueError("schedule.prediction_type 'flow_velocity' is not supported for model.kind latent")
+    scheduler = (
+        build_flow_scheduler(cfg.schedule)
+        if flow
+        else DDPMScheduler(
+            cfg.schedule.num_train_timesteps, cfg.schedule.schedule, prediction_type=cfg.schedule.prediction_type
+        )
     )
     torch.manual_seed(run.seed)  # the same initial weights on every process
     ldm = None
@@ -273,7 +312,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         ldm = build_latent(cfg.model, images.shape[-1], images.shape[1], cfg.schedule, device)
         model = ldm.unet
     else:
-        model = build_model(cfg.model, images.shape[1]).to(device)
+        model = build_model(cfg.model, images.shape[1], images.ndim - 2).to(device)
     ema = copy.deepcopy(model).eval() if run.ema_decay is not None else None
     if run.optimizer not in ("adam", "sgd"):
         raise ValueError(f"train.optimizer: expected 'adam' or 'sgd', got {run.optimizer!r}")
@@ -307,7 +346,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     if run.compile:
         net = torch.compile(net)
     share = run.batch_size // world
-    ac = scheduler.alphas_cumprod.to(device)
+    ac = None if flow else scheduler.alphas_cumprod.to(device)
     metrics_path = out_dir / "metrics.csv"
     if rank == 0 and (start == 0 or not metrics_path.is_file()):
         metrics_path.write_text("step,loss,lr,seconds,images_per_s\n")
@@ -336,7 +375,10 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
                 if ldm.scale_factor is None:
                     ldm.compute_scale_factor(images)
                 x0 = ldm.encode(x0) * ldm.scale_factor
-            t = torch.randint(0, scheduler.num_train_timesteps, (run.batch_size,), generator=g)
+            if flow:  # uniform or logit-normal times of the rectified flow (Esser et al. 2024, eq. 19)
+                t = scheduler.sample_timesteps(images[idx], generator=g)
+            else:
+                t = torch.randint(0, scheduler.num_train_timesteps, (run.batch_size,), generator=g)
             noise = torch.randn((run.batch_size, *x0.shape[1:]), generator=g)
             y = None
             if cfg.model.num_classes is not None:
@@ -344,15 +386,14 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
             net.train()
             trained, opt = model, optimiser
             with autocast:
-                loss = diffusion_loss(
-                    net,
-                    x0,
-                    ac,
-                    cfg.schedule.prediction_type,
-                    y=None if y is None else y[mine].to(device),
-                    t=t[mine].to(device),
-                    noise=noise[mine].to(device),
-                )
+                y_mine = None if y is None else y[mine].to(device)
+                t_mine, noise_mine = t[mine].to(device), noise[mine].to(device)
+                if flow:
+                    loss = flow_matching_loss(net, x0, scheduler, y=y_mine, t=t_mine, noise=noise_mine)
+                else:
+                    loss = diffusion_loss(
+                        net, x0, ac, cfg.schedule.prediction_type, y=y_mine, t=t_mine, noise=noise_mine
+                    )
         if run.lr_schedule == "cosine" and not autoencoder_stage:  # decays over the diffusion steps only
             k = step - run.ae_steps
             for group in optimiser.param_groups:

@@ -128,15 +128,19 @@ def as_int_timestep(timestep, name: str = "timestep") -> int:
     raise TypeError(f"{name} must be an int or a one-element integer tensor, got {type(timestep).__name__}")
 
 
-def batch_timesteps(t, batch: int, device) -> torch.Tensor:
-    """Integer timesteps as a ``(batch,)`` LongTensor on ``device`` (a scalar is spread over the batch)."""
+def batch_timesteps(t, batch: int, device, allow_float: bool = False) -> torch.Tensor:
+    """Timesteps as a ``(batch,)`` tensor on ``device`` (a scalar is spread over the batch): integers as a
+    LongTensor; with ``allow_float`` float timesteps (a rectified flow's continuous times) are kept, as float32
+    (float64 stays float64), and integers are still returned as a LongTensor."""
     t = torch.as_tensor(t, device=device)
-    if t.dtype.is_floating_point or t.dtype == torch.bool:
-        raise TypeError(f"t must hold integer timesteps, got dtype {t.dtype}")
+    if t.dtype == torch.bool or (t.dtype.is_floating_point and not allow_float) or t.is_complex():
+        raise TypeError(f"t must hold {'real' if allow_float else 'integer'} timesteps, got dtype {t.dtype}")
     if t.ndim == 0 or t.numel() == 1:
         t = t.reshape(1).expand(batch)
     if t.shape != (batch,):
         raise ValueError(f"t must be a scalar or shaped (B,) = ({batch},), got {tuple(t.shape)}")
+    if t.dtype.is_floating_point:
+        return t if t.dtype == torch.float64 else t.float()
     return t.long()
 
 

@@ -115,3 +115,18 @@ def test_load_dataset_by_name(mednist_root):
     assert images.shape == (5, 1, 16, 16) and labels.shape == (5,)
     with pytest.raises(ValueError, match="unknown dataset"):
         load_dataset("imagenet")
+
+
+def test_offline_mni152_levels_and_volumes():
+    from dimedia_course.data import MNI152_LEVELS, mni152_slices
+
+    images, labels = load_dataset("mni152-levels", size=16, n=10, seed=3)
+    assert images.shape == (10, 1, 16, 16) and set(labels.tolist()) == {0, 1}
+    # each image is a slice of its class's range: the same draw as mni152_slices of that range
+    per_class = 10 // len(MNI152_LEVELS) + 1
+    inferior = mni152_slices(n=per_class, size=16, slice_range=MNI152_LEVELS[0][1], seed=3)
+    for image, label in zip(images, labels):
+        if label == 0:
+            assert any(torch.equal(image, ref) for ref in inferior)
+    volumes, none = load_dataset("mni152-3d", size=8, n=2)
+    assert volumes.shape == (2, 1, 8, 8, 8) and none is None

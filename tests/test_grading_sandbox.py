@@ -11,13 +11,7 @@ nbformat = pytest.importorskip("nbformat")
 
 from dimedia_course.grading import COURSE_ROOT, autograde  # noqa: E402
 from dimedia_course.grading.autograde import prepare_notebook  # noqa: E402
-from dimedia_course.grading.sandbox import (  # noqa: E402
-    ISOLATIONS,
-    Limits,
-    available_isolation,
-    kernel_command,
-    privileged,
-)
+from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, kernel_command  # noqa: E402
 
 RELEASE = COURSE_ROOT / "exercises" / "a01_forward_process" / "forward_process.ipynb"
 
@@ -27,20 +21,18 @@ def test_bwrap_command_binds_only_the_system_python_stub_and_socket_folder(tmp_p
     argv, env = kernel_command(tmp_path / "kernel", tmp_path / "stub", isolation="bwrap", limits=Limits())
     assert argv[0] == "bwrap" and env == {}
     for flag in ("--unshare-pid", "--unshare-net", "--die-with-parent", "--new-session", "--clearenv"):
-        assert flag in argv or (flag.startswith("--unshare-") and "--unshare-all" in argv)
-    if privileged():  # no user namespace (its uid 65534 would be root on the host): setpriv to the host's nobody
-        assert "--unshare-user" not in argv and "--uid" not in argv
-        drop = argv[argv.index("setpriv") :]
-        for flag in ("--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"):
-            assert flag in drop
-        assert "--no-new-privs" in drop and drop.index("--") < drop.index("prlimit")
-        caps = [argv[i + 1] for i, a in enumerate(argv) if a == "--cap-add"]
-        assert sorted(caps) == ["CAP_SETGID", "CAP_SETUID"]
-        assert (tmp_path / "kernel").stat().st_uid == 65534
+        assert flag in argv or (flag != "--clearenv" and "--unshare-all" in argv)
+    if os.geteuid() == 0:  # no user namespace (it would map the sandbox user to root); setpriv to nobody
+        assert "--unshare-user" not in argv and "--unshare-all" not in argv
+        drop = argv.index("setpriv")
+        assert argv[drop : drop + 8] == [
+            "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--no-new-privs", "--",
+        ]  # fmt: skip
+        assert "--setenv" in argv[:drop] and "--setenv" not in argv[drop:]  # after all of bwrap's options
+        assert os.stat(tmp_path / "kernel").st_uid == 65534  # the kernel's folder is the sandbox user's
     else:
         assert argv[argv.index("--cap-drop") + 1] == "ALL" and argv[argv.index("--uid") + 1] == "65534"
-    tmpfs = argv.index("--tmpfs")
-    assert argv[tmpfs - 4 : tmpfs] == ["--perms", "1777", "--size", str(Limits().tmp_bytes)]
     mounted = [argv[i + 2] for i, a in enumerate(argv) if a in ("--ro-bind", "--bind")]
     assert "/opt/dimedia" in mounted and str(tmp_path / "kernel") in mounted
     assert not any(str(COURSE_ROOT) == m or m.startswith(str(COURSE_ROOT / "solutions")) for m in mounted)
@@ -136,118 +128,84 @@ def test_pids_cgroup_limits_processes_where_available():
 
 
 # ----------------------------------------------------------------------------------------------
-# What a kernel leaves in its folder: links, bombs, expanded tensors (no kernel needed)
+# What a kernel leaves in its folder: links, FIFOs, bombs, expanded tensors (fast: no kernel)
 # ----------------------------------------------------------------------------------------------
-def _job_with_probe(folder, gid="test_x", value=None):
+def _kernel_folder_with_probe(folder, gid="test_x"):
     import torch
 
-    (folder / "kernel" / "probe").mkdir(parents=True)
-    torch.save([torch.ones(3)] if value is None else value, folder / "kernel" / "probe" / f"{gid}.pt")
+    (folder / "probe").mkdir(parents=True)
+    torch.save([torch.ones(3)], folder / "probe" / f"{gid}.pt")
     return folder
 
 
-def test_probe_values_are_never_read_through_a_link_or_from_a_fifo(tmp_path):
+def test_probe_values_are_never_read_through_a_link_a_hard_link_or_a_fifo(tmp_path):
+    import os
+
     from dimedia_course.grading.autograde import _load_probe
 
-    neighbour = _job_with_probe(tmp_path / "jobs" / "0")
+    neighbour = _kernel_folder_with_probe(tmp_path / "0" / "kernel")
     values, problem = _load_probe(neighbour, "test_x")
     assert problem is None and float(values[0].sum()) == 3.0  # the honest case reads
-    own = tmp_path / "jobs" / "1"
-    (own / "kernel").mkdir(parents=True)
-    (own / "kernel" / "probe").symlink_to(neighbour / "kernel" / "probe")  # the folder linked to a neighbour's
-    assert _load_probe(own, "test_x") == (None, "did not run (the notebook stopped before this test cell)")
-    (own / "kernel" / "probe").unlink()
-    (own / "kernel" / "probe").mkdir()
-    (own / "kernel" / "probe" / "test_x.pt").symlink_to(neighbour / "kernel" / "probe" / "test_x.pt")
+    own = tmp_path / "1" / "kernel"
+    own.mkdir(parents=True)
+    (own / "probe").symlink_to(neighbour / "probe")  # the folder linked to a neighbour's
     assert _load_probe(own, "test_x")[0] is None
-    (own / "kernel" / "probe" / "test_x.pt").unlink()
-    os.mkfifo(own / "kernel" / "probe" / "test_x.pt")  # would block a plain open()
+    (own / "probe").unlink()
+    (own / "probe").mkdir()
+    (own / "probe" / "test_x.pt").symlink_to(neighbour / "probe" / "test_x.pt")  # one file linked
     assert _load_probe(own, "test_x")[0] is None
-    (own / "kernel" / "probe" / "test_x.pt").unlink()
-    (own / "kernel").rename(own / "kernel.real")
-    (own / "kernel").symlink_to(neighbour / "kernel")
+    (own / "probe" / "test_x.pt").unlink()
+    os.link(neighbour / "probe" / "test_x.pt", own / "probe" / "test_x.pt")  # a hard link
+    assert _load_probe(own, "test_x")[0] is None
+    (own / "probe" / "test_x.pt").unlink()
+    os.mkfifo(own / "probe" / "test_x.pt")  # would block a plain open()
     assert _load_probe(own, "test_x")[0] is None
 
 
 _BOMBS = r"""
-import os, resource, sys, zipfile
+import resource, sys, zipfile
 import torch
 from pathlib import Path
 from dimedia_course.grading.autograde import _load_probe
-from dimedia_course.grading.checks import judge, Case, tensor_close
 
-job = Path(sys.argv[1])
-probe = job / "kernel" / "probe"
-probe.mkdir(parents=True)
-with zipfile.ZipFile(probe / "test_bomb.pt", "w", zipfile.ZIP_DEFLATED) as archive:  # 64 MiB of zeros, 64 kB
+folder = Path(sys.argv[1])
+(folder / "probe").mkdir(parents=True)
+with zipfile.ZipFile(folder / "probe" / "test_bomb.pt", "w", zipfile.ZIP_DEFLATED) as archive:  # 64 MiB, 64 kB
     archive.writestr("archive/version", "3")
     with archive.open("archive/data.pkl", "w") as member:
         for _ in range(4):
             member.write(bytes(2**24))
-torch.save([torch.zeros(1).expand(2**30)], probe / "test_stride0.pt")  # 1 kB on disk, 2**30 elements
-case = Case("", "", "", tensor_close(1e-3, 1e-3, per_item=True))
+torch.save([torch.zeros(1).expand(2**28)], folder / "probe" / "test_stride0.pt")  # 1 kB on disk
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-problems = []
-for gid in ("test_bomb", "test_stride0"):
-    values, problem = _load_probe(job, gid)
-    problems.append(problem)
-    if values is not None:
-        problems.append(judge(case, values[0], torch.zeros(4, 1)))
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print("SIZES", os.path.getsize(probe / "test_bomb.pt"), os.path.getsize(probe / "test_stride0.pt"))
+problems = [_load_probe(folder, gid)[1] for gid in ("test_bomb", "test_stride0")]
 print("PROBLEMS", problems)
-print("PEAK", before, after)
+print("PEAK", before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def test_a_deflate_bomb_and_a_stride0_tensor_leave_the_grader_memory_bounded(tmp_path):
+def test_a_deflate_bomb_and_a_stride0_tensor_leave_the_grader_peak_rss_bounded(tmp_path):
+    """The grading run's own bound (peak RSS of the whole test process) is coarse; here, in a fresh process:
+    the stride-0 tensor (2**28 elements on 1 element of storage) grew the peak by 2,054 MiB once broadcast
+    and converted to float64 before it was refused at load."""
     import subprocess
     import sys
 
-    out = subprocess.run(
-        [sys.executable, "-c", _BOMBS, str(tmp_path / "job")], capture_output=True, text=True, timeout=120
-    )
+    out = subprocess.run([sys.executable, "-c", _BOMBS, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
-    assert "compressed archive" in lines["PROBLEMS"] and "too large" in lines["PROBLEMS"], lines
+    assert lines["PROBLEMS"].count("None") == 0 and "too large" in lines["PROBLEMS"], lines
     before, after = map(int, lines["PEAK"].split())
     assert after - before < 100 * 1024, f"peak RSS grew by {(after - before) / 1024:.0f} MiB"  # kB
 
 
-def test_cleanup_of_a_submission_never_follows_its_links(tmp_path):
-    import stat
-
-    from dimedia_course.grading.autograde import _chmod_tree, _remove_tree
-
-    host = tmp_path / "host.txt"
-    host.write_text("secret")
-    host.chmod(0o640)
-    host_dir = tmp_path / "hostdir"
-    host_dir.mkdir()
-    host_dir.chmod(0o751)
-    sub = tmp_path / "submitted"
-    (sub / "inner").mkdir(parents=True)
-    (sub / "inner" / "file.txt").write_text("x")
-    (sub / "link").symlink_to(host)
-    (sub / "inner" / "dirlink").symlink_to(host_dir)
-    _chmod_tree(sub, dirs=0o555, files=0o444)
-    assert stat.S_IMODE((sub / "inner" / "file.txt").stat().st_mode) == 0o444
-    _remove_tree(sub)
-    assert not sub.exists() and host.read_text() == "secret"
-    assert stat.S_IMODE(host.stat().st_mode) == 0o640 and stat.S_IMODE(host_dir.stat().st_mode) == 0o751
-
-
-def test_verdicts_repeat_no_name_or_shape_a_kernel_chose():
+def test_verdicts_repeat_no_exception_name_a_kernel_chose_and_refuse_empty_answers():
     import torch
 
-    from dimedia_course.grading.checks import Case, exception_name, judge, tensor_close
+    from dimedia_course.grading.checks import Case, judge, tensor_close
 
-    assert exception_name("ValueError") == "ValueError"
-    assert exception_name("Leak_0_1234_beta_0_02" * 10) == "an exception of its own class"
     case = Case("", "", "", tensor_close(1e-3, 1e-3, per_item=True))
-    assert judge(case, {"__error__": "Secret_17_inputs", "message": "x"}, torch.zeros(2)) == (
-        "raised an exception of its own class"
-    )
-    assert "1234" not in judge(case, torch.zeros(1234), torch.zeros(2))
-    assert "empty" in judge(case, torch.zeros(2, 0), torch.zeros(2))  # (B, 0) passed a per-item check before
+    leak = {"__error__": "Leak_beta_0_02_T_1000", "message": "x"}
+    assert judge(case, leak, torch.zeros(2)) == "raised an exception"
+    assert judge(case, {"__error__": "ValueError", "message": ""}, torch.zeros(2)).endswith("raised ValueError")
+    assert judge(case, torch.zeros(2, 0), torch.zeros(2)) is not None  # (B, 0) passed a per-item check before
     assert judge(case, torch.zeros(2, 1), torch.zeros(2)) is None

@@ -119,3 +119,41 @@ def test_guidance_errors(tiny_cond_net):
         classifier_gradient(LinearClassifier(36), x, torch.tensor([1, 2]), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="logits shaped"):
         classifier_gradient(lambda z, t: z, x, 1, torch.tensor([0, 1, 2]))
+
+
+def test_cfg_takes_float_flow_times_and_integer_ddpm_times():
+    """CFG of a velocity model at a rectified flow's continuous time (a float) and of a DDPM model at an
+    integer timestep: the same ``uncond + s (cond - uncond)`` (Ho & Salimans 2022, eq. 6), computed here by
+    hand from two separate calls; the float time reaches the model unrounded."""
+    seen = []
+
+    def net(x, t, y):
+        seen.append(t)
+        return x * (1 + t.double()[:, None, None, None] / 1000).to(x.dtype) + y[:, None, None, None].to(x.dtype)
+
+    x, y = _x(), torch.tensor([0, 1, 2])
+    for t in (437.25, torch.tensor([0.5, 250.75, 999.0]), 7, torch.tensor([5, 50, 500])):
+        out = classifier_free_guidance(net, x, t, y, 2.5, 3)
+        tt = torch.as_tensor(t).expand(3)
+        cond, uncond = net(x, tt, y), net(x, tt, torch.full_like(y, 3))
+        torch.testing.assert_close(out, uncond + 2.5 * (cond - uncond))
+        assert seen[0].dtype == (torch.float32 if tt.dtype.is_floating_point else torch.long)
+        torch.testing.assert_close(seen[0][:3].double(), tt.double())
+        seen.clear()
+    wrapped = ClassifierFreeGuidedModel(lambda x, t, y=None: x * t.float()[:, None, None, None], 2.0, 3)
+    torch.testing.assert_close(wrapped(x, 0.25), x * 0.25)
+    with pytest.raises(TypeError, match="real timesteps"):
+        classifier_free_guidance(net, x, torch.tensor([True, False, True]), y, 2.0, 3)
+
+
+def test_small_unet_takes_float_flow_times():
+    from dimedia_course.nn import SmallUNet
+
+    torch.manual_seed(0)
+    net = SmallUNet(base_channels=8, channel_mults=(1, 2), attention_levels=(False, False), num_classes=3).eval()
+    x, y = torch.randn(2, 1, 8, 8), torch.tensor([0, 3])
+    with torch.no_grad():
+        a, b = net(x, torch.tensor([300.0, 300.0]), y), net(x, torch.tensor([300, 300]), y)
+        torch.testing.assert_close(a, b)  # an integer-valued float time is that integer
+        guided = ClassifierFreeGuidedModel(net, 3.0, 3)(x, 300.5, torch.tensor([1, 2]))
+    assert guided.shape == x.shape and torch.isfinite(guided).all()

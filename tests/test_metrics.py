@@ -240,3 +240,17 @@ def test_sample_quality_puts_copies_and_noise_on_either_side_of_the_floor():
     assert copies["nn_distance"] == 0 < copies["nn_distance_floor"]
     with pytest.raises(ValueError, match="k = 3"):
         precision_recall(np.zeros((3, 2)), np.zeros((5, 2)))
+
+
+def test_central_slices_against_numpy_indexing():
+    from dimedia_course.metrics import central_slices
+
+    v = torch.arange(2 * 5**3, dtype=torch.float64).reshape(2, 1, 5, 5, 5)
+    a = v.numpy()
+    out = central_slices(v)
+    assert out.shape == (2, 3, 5, 5)
+    np.testing.assert_array_equal(out[:, 0].numpy(), a[:, 0, 2, :, :])
+    np.testing.assert_array_equal(out[:, 1].numpy(), a[:, 0, :, 2, :])
+    np.testing.assert_array_equal(out[:, 2].numpy(), a[:, 0, :, :, 2])
+    with pytest.raises(ValueError, match=r"volumes must be shaped \(N, 1, S, S, S\)"):
+        central_slices(torch.zeros(2, 1, 4, 4))

@@ -43,3 +43,14 @@ def test_training_bad_input():
         train_noisy_classifier(clf, torch.zeros(4, 1, 8, 8), torch.zeros(3), torch.ones(10), steps=1)
     with pytest.raises(TypeError, match="alphas_cumprod"):
         train_noisy_classifier(clf, torch.zeros(4, 1, 8, 8), torch.zeros(4), "linear", steps=1)
+
+
+def test_judge_tells_two_slice_levels_apart():
+    from dimedia_course.data import load_dataset
+    from dimedia_course.nn import fit_judge, judge_accuracy
+
+    images, labels = load_dataset("mni152-levels", size=16, n=64)
+    held_out, held_out_labels = load_dataset("mni152-levels", size=16, n=32, seed=1)
+    judge = fit_judge(images, labels, steps=40)
+    assert judge_accuracy(judge, held_out, held_out_labels) > 0.9
+    assert judge_accuracy(judge, held_out, 1 - held_out_labels) < 0.1  # the complement: a real check of labels

@@ -50,3 +50,21 @@ def test_config_hash_changes_with_any_field():
 @pytest.mark.parametrize("name", sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt")))
 def test_shipped_checkpoints_match_their_configs(name):
     assert load_pretrained(name)["model"] is not None
+
+
+def test_measure_sampler_samples_through_the_loop_and_measures_against_the_floor():
+    """A flow that sends noise x to the constant image c in one Euler step (velocity c - x at s = 1): its
+    samples are exact, so sample_quality must see the same set as ``real['reference'][0]`` repeated."""
+    from dimedia_course.metrics import sample_quality
+    from dimedia_course.pretrained import measure_sampler
+    from dimedia_course.schedulers import RFlowScheduler
+
+    g = torch.Generator().manual_seed(0)
+    real = {k: torch.rand(12, 1, 16, 16, generator=g) * 2 - 1 for k in ("train", "held_out", "reference")}
+    c = real["reference"][:1]
+    out = measure_sampler(lambda x, t, y=None: c - x, RFlowScheduler(), 1, 6, real, seed=0)
+    spread = torch.linspace(0, 11, 6).round().long()
+    expected = sample_quality(c.expand(6, -1, -1, -1), real["train"], real["held_out"], real["reference"][spread])
+    assert out["n"] == 6 and out["sampling_seconds"] >= 0
+    for key, value in expected.items():
+        assert out[key] == pytest.approx(value, abs=2e-6), key

@@ -259,11 +259,40 @@ def test_cosine_lr_schedule_decays_to_zero_and_bad_names_are_named(tmp_path):
     import csv
     import math
 
-    cfg = load_config("cpu_demo.yaml", TINY + ["train.steps=4", "train.lr_schedule=cosine", "train.lr=0.001"])
+    flow = ["schedule.prediction_type=flow_velocity", "schedule.schedule=logit-normal"]  # the flow branch too
+    cfg = load_config("cpu_demo.yaml", TINY + flow + ["train.steps=4", "train.lr_schedule=cosine", "train.lr=0.001"])
     train(cfg, tmp_path, progress=False)
     with (tmp_path / "metrics.csv").open() as fh:
-        lrs = [float(row["lr"]) for row in csv.DictReader(fh)]
+        rows = list(csv.DictReader(fh))
+    lrs = [float(row["lr"]) for row in rows]
+    assert all(math.isfinite(float(row["loss"])) for row in rows) and _state(tmp_path)["step"] == 4
     expected = [0.001 * 0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]  # lr of step k = 0..3
     assert lrs == pytest.approx(expected, rel=1e-4)
     with pytest.raises(ValueError, match="train.lr_schedule"):
         train(load_config("cpu_demo.yaml", TINY + ["train.lr_schedule=step"]), tmp_path / "b", progress=False)
+
+
+def test_flow_config_builds_a_rectified_flow_and_bad_laws_are_named():
+    from dimedia_course.schedulers import RFlowScheduler
+    from dimedia_course.train import build_flow_scheduler
+
+    cfg = load_config("cpu_rflow_axial.yaml")
+    scheduler = build_flow_scheduler(cfg.schedule)
+    assert isinstance(scheduler, RFlowScheduler) and scheduler.sample_method == "logit-normal"
+    assert cfg.schedule.prediction_type == "flow_velocity" and cfg.train == load_config("cpu_ddpm_axial.yaml").train
+    assert cfg.model == load_config("cpu_ddpm_axial.yaml").model  # the same network and budget as the DDPM
+    with pytest.raises(ValueError, match="schedule.schedule: a flow_velocity config needs one of"):
+        build_flow_scheduler(load_config("cpu_rflow_axial.yaml", ["schedule.schedule=cosine"]).schedule)
+
+
+def test_volumes_need_and_get_a_3d_monai_unet():
+    from dimedia_course.train import ModelConfig, build_model, spatial_dims
+
+    cfg = load_config("cpu_ddpm3d.yaml")
+    assert spatial_dims(cfg.data) == 3
+    small = ModelConfig(kind="monai_unet", channels=[8, 8], attention_levels=[False, False], num_head_channels=8)
+    net = build_model(small, dims=3)
+    x = torch.zeros(2, 1, 8, 8, 8)
+    assert net(x, torch.tensor([1, 2])).shape == x.shape
+    with pytest.raises(ValueError, match="volumes .* need 'monai_unet'"):
+        build_model(ModelConfig(kind="small_unet"), dims=3)

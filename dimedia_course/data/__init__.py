@@ -25,6 +25,7 @@ from dimedia_course.data.loaders import (
     to_unit_range,
 )
 from dimedia_course.data.medical import (
+    MNI152_LEVELS,
     DatasetUnavailableError,
     decathlon_brain_slices,
     default_data_dir,
@@ -34,6 +35,7 @@ from dimedia_course.data.medical import (
 from dimedia_course.data.phantoms import random_ellipse_phantoms, shepp_logan
 
 __all__ = [
+    "MNI152_LEVELS",
     "DatasetUnavailableError",
     "decathlon_brain_slices",
     "default_data_dir",

@@ -29,6 +29,7 @@ from dimedia_course.validation import check_positive_int
 
 __all__ = [
     "DATASETS",
+    "MNI152_LEVELS",
     "DatasetUnavailableError",
     "default_data_dir",
     "mednist",
@@ -38,7 +39,11 @@ __all__ = [
 
 MEDNIST_URL = "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/MedNIST.tar.gz"
 BRAIN_TUMOUR_URL = "https://msd-for-monai.s3-us-west-2.amazonaws.com/Task01_BrainTumour.tar"
-DATASETS = ("mni152", "mednist", "decathlon-brain")
+DATASETS = ("mni152", "mni152-levels", "mni152-3d", "mednist", "decathlon-brain")
+
+#: The two classes of ``"mni152-levels"``: axial slices of the lower and of the upper part of the brain, as
+#: ``(name, slice_range)`` with the range in fractions of the axial extent of the template.
+MNI152_LEVELS = (("inferior", (0.35, 0.5)), ("superior", (0.55, 0.7)))
 
 
 class DatasetUnavailableError(FileNotFoundError):
@@ -204,7 +209,9 @@ def load_dataset(
     return_masks: bool = False,
 ):
     """Images ``(N, 1, size, size)`` in ``[-1, 1]`` and labels (or ``None``) of a dataset by name: ``"mni152"``
-    (offline, the default of the course), ``"mednist"`` (class labels) or ``"decathlon-brain"`` (1 = tumour in
+    (offline, the default of the course), ``"mni152-levels"`` (offline, two classes, :data:`MNI152_LEVELS`),
+    ``"mni152-3d"`` (offline, volumes ``(N, 1, size, size, size)``), ``"mednist"`` (class labels) or
+    ``"decathlon-brain"`` (1 = tumour in
     the slice). ``n`` keeps the first ``n``. ``return_masks=True`` adds the lesion masks ``(N, 1, size, size)``
     as a third value (the tumour masks of ``"decathlon-brain"``; ``None`` for the datasets without masks)."""
     masks = None
@@ -212,6 +219,21 @@ def load_dataset(
         from dimedia_course.data.brain import mni152_slices
 
         images, labels = mni152_slices(n=n or 256, size=size, seed=seed), None
+    elif name == "mni152-levels":
+        from dimedia_course.data.brain import mni152_slices
+
+        per_class = (n or 256) // len(MNI152_LEVELS) + 1
+        parts = [
+            mni152_slices(n=per_class, size=size, slice_range=r, seed=seed + k)
+            for k, (_, r) in enumerate(MNI152_LEVELS)
+        ]
+        labels = torch.arange(len(parts)).repeat_interleave(per_class)
+        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))  # classes mixed
+        images, labels = torch.cat(parts)[order], labels[order]
+    elif name == "mni152-3d":
+        from dimedia_course.data.brain import mni152_volumes
+
+        images, labels = mni152_volumes(n=n or 64, size=size, seed=seed), None
     elif name == "mednist":
         images, labels, _ = mednist(root, size=size, download=download, seed=seed)
     elif name == "decathlon-brain":

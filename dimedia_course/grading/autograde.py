@@ -34,21 +34,15 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dimedia_course.grading.checks import (
-    bounded_value,
-    contiguous_values,
-    exception_name,
-    expected_values,
-    judge,
-    load_assignment_checks,
-)
+from dimedia_course.grading.checks import expected_values, judge, load_assignment_checks, public_name
 from dimedia_course.grading.release import generate_release, select_assignments
 from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup, stub_package
 from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT
 
 __all__ = ["GradingResult", "autograde", "prepare_notebook"]
 
-MAX_PROBE_BYTES = 50 * 2**20
+MAX_PROBE_BYTES = 50 * 2**20  # a probe file on disk, and all of its members uncompressed
+MAX_PROBE_ELEMENTS = 8 * 2**20  # tensor elements of one probe file together (64 MiB in float64)
 MAX_NOTEBOOK_BYTES = 30 * 2**20
 
 
@@ -209,28 +203,30 @@ def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _As
     return _Assignment(name, checks.notebook, checks, expected, stub, release_nb, points, spec, given)
 
 
-def _chmod_tree(top: Path, *, dirs: int, files: int) -> None:
-    """chmod every folder and file below ``top`` (and ``top``), never through a link: a submission's links are
-    kept as links and their targets (a host file, ``solutions/``) are left as they are."""
-    if top.is_symlink():
+def _not_copied(folder, names) -> set:
+    """What the grader's copy of a submission leaves out: links (a zip or a repository can hold links to
+    anywhere, and a regrade must never change their targets), other non-regular files, editor leftovers."""
+    skip = {".ipynb_checkpoints", "__pycache__"}
+    for name in names:
+        mode = os.lstat(os.path.join(folder, name)).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            skip.add(name)
+    return skip
+
+
+def _remove_copy(dest: Path) -> None:
+    """Remove the grader's earlier copy of a submission: make its folders writable and delete it, without
+    following any link (a link left by an older version of the grader is removed, its target untouched)."""
+    if dest.is_symlink():
+        dest.unlink()
         return
-    for here, folders, names in os.walk(top, topdown=False, followlinks=False):
-        for name in names + folders:
-            path = os.path.join(here, name)
+    for dirpath, dirnames, _ in os.walk(dest):  # os.walk does not descend into links to folders
+        os.chmod(dirpath, 0o755)
+        for name in dirnames:
+            path = os.path.join(dirpath, name)
             if not os.path.islink(path):
-                with contextlib.suppress(OSError):
-                    os.chmod(path, dirs if os.path.isdir(path) else files)
-    with contextlib.suppress(OSError):
-        os.chmod(top, dirs)
-
-
-def _remove_tree(top: Path) -> None:
-    """Remove a folder the grader made (read-only inside), following no link."""
-    if top.is_symlink() or not top.is_dir():
-        top.unlink()
-        return
-    _chmod_tree(top, dirs=0o700, files=0o600)
-    shutil.rmtree(top)  # rmtree itself never follows links (it works on file descriptors)
+                os.chmod(path, 0o755)
+    shutil.rmtree(dest)  # fd-based on Linux: links are removed, never followed
 
 
 def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path, config: dict) -> _Job:
@@ -239,9 +235,12 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
     notes: list = []
     dest = root / "submitted" / student / assignment.name
     if dest.exists() or dest.is_symlink():
-        _remove_tree(dest)
-    shutil.copytree(original, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"), symlinks=True)
-    _chmod_tree(dest, dirs=0o555, files=0o444)  # kept read-only: what the student handed in
+        _remove_copy(dest)
+    shutil.copytree(original, dest, ignore=_not_copied, symlinks=True)
+    for dirpath, _dirnames, filenames in os.walk(dest):  # kept read-only: what the student handed in
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o444)
+        os.chmod(dirpath, 0o555)
     present = sorted(p.name for p in original.glob("*.ipynb") if p.is_file() and not p.is_symlink())
     name = assignment.notebook
     if name not in present and len(present) == 1:
@@ -262,12 +261,10 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
     nb = prepare_notebook(submitted, assignment.release_nb, notes)
     job = tmp / "jobs" / str(index)
     (job / "kernel").mkdir(parents=True)
-    job.chmod(0o711 if config["isolation"] == "uid" else 0o700)  # "uid": nobody walks host paths to kernel/
     nbformat.write(nb, str(job / name))
     (job / "spec.json").write_text(assignment.spec, encoding="utf-8")
     (job / "job.json").write_text(json.dumps({"notebook": name, **config}), encoding="utf-8")
-    shutil.copy(assignment.given, job / "kernel" / "given.pt")  # a copy: the kernel may write in its folder
-    (job / "kernel" / "given.pt").chmod(0o644)
+    shutil.copy(assignment.given, job / "given.pt")  # the worker hands it to the kernel when the checks run
     (job / "stub").symlink_to(assignment.stub)
     return _Job(student, assignment.name, original, job, notes)
 
@@ -300,87 +297,73 @@ def _run_worker(job: _Job, wall_seconds: int) -> _Job:
     return job
 
 
-def _read_kernel_file(job_dir: Path, *names: str, limit: int) -> bytes | None:
-    """The bytes of ``job_dir/kernel/<names...>`` (a file a kernel wrote), or None if there is no such regular
-    file. Every step is opened relative to the folder before it without following a link (a kernel may have
-    replaced anything in its folder by a link to a neighbour's or a host file), and the file must be a
-    regular file of at most ``limit`` bytes (checked on the open file, not on a path)."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-    fds = [os.open(job_dir, flags | os.O_DIRECTORY)]  # the grader's own folder
+def read_untrusted(folder: Path, parts: tuple[str, ...], max_bytes: int) -> bytes | None:
+    """The bytes of ``folder/parts...``, a file a kernel wrote, or None. Every component is opened relative to
+    the one before without following links (``O_NOFOLLOW``), the file must be a regular file with one link and
+    at most ``max_bytes`` long: a kernel cannot make the grader read a neighbour's file, a host file or a FIFO."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    fds = []
     try:
-        for part in ("kernel", *names[:-1]):
+        fds.append(os.open(folder, flags | os.O_DIRECTORY))
+        for part in parts[:-1]:
             fds.append(os.open(part, flags | os.O_DIRECTORY, dir_fd=fds[-1]))
-        fd = os.open(names[-1], flags | os.O_NONBLOCK, dir_fd=fds[-1])  # NONBLOCK: a FIFO does not hang us
+        fd = os.open(parts[-1], flags, dir_fd=fds[-1])
         fds.append(fd)
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > max_bytes:
             return None
-        if info.st_size > limit:
-            raise ValueError("the values are too large")
-        data = os.read(fd, limit + 1)
-        if len(data) > limit:
-            raise ValueError("the values are too large")
-        return data
-    except (FileNotFoundError, NotADirectoryError, OSError) as err:
-        if isinstance(err, (FileNotFoundError, NotADirectoryError)) or err.errno == 40:  # ELOOP: a link
-            return None
-        raise
+        data = os.read(fd, max_bytes + 1)
+        return data if len(data) <= max_bytes else None
+    except OSError:
+        return None
     finally:
         for fd in reversed(fds):
             os.close(fd)
 
 
-def _unpacked_size(data: bytes) -> str | None:
-    """None if ``data`` is a torch.save archive whose members are stored uncompressed (as ``torch.save``
-    writes them) and few, else why it is refused, before anything is decompressed or unpickled."""
+def _bounded(value, budget: list) -> bool:
+    """True if every tensor in ``value`` (nested lists/tuples/dicts) is dense and all of them hold at most
+    ``budget[0]`` elements together: an expanded (stride-0) tensor of a few bytes on disk must not become
+    gigabytes when the checks broadcast it."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        budget[0] -= value.numel()
+        storage = value.untyped_storage().nbytes() // max(value.element_size(), 1)
+        return budget[0] >= 0 and (value.numel() <= storage or value.numel() == 0)
+    if isinstance(value, (list, tuple)):
+        return all(_bounded(v, budget) for v in value)
+    if isinstance(value, dict):
+        return all(_bounded(v, budget) for v in value.values())
+    return True
+
+
+def _load_probe(folder: Path, gid: str):
     import io
     import zipfile
 
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError):
-        return "the values could not be read (not a torch.save file)"
-    if len(members) > 1000:
-        return "the values are too large"
-    for info in members:
-        if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
-            return "the values could not be read (a compressed archive)"
-    if sum(info.file_size for info in members) > MAX_PROBE_BYTES:
-        return "the values are too large"
-    return None
-
-
-def _load_probe(job_dir: Path, gid: str):
-    """(values, None) or (None, why not) for the values the kernel wrote for test cell ``gid``."""
-    import io
-
     import torch
 
-    try:
-        data = _read_kernel_file(job_dir, "probe", f"{gid}.pt", limit=MAX_PROBE_BYTES)
-    except (ValueError, OSError) as err:
-        return None, str(err) if isinstance(err, ValueError) else "the values could not be read"
+    data = read_untrusted(folder, ("probe", f"{gid}.pt"), MAX_PROBE_BYTES)
     if data is None:
         return None, "did not run (the notebook stopped before this test cell)"
-    problem = _unpacked_size(data)
-    if problem:
-        return None, problem
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:  # a deflate bomb is refused before it expands
+            if sum(info.file_size for info in archive.infolist()) > MAX_PROBE_BYTES:
+                return None, "the values are too large"
         values = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except Exception as err:  # noqa: BLE001 (untrusted file)
-        return None, f"the values could not be read ({exception_name(type(err).__name__)})"
-    problem = bounded_value(values)
-    if problem:
-        return None, problem
-    return contiguous_values(values), None
+    except Exception:  # noqa: BLE001 (untrusted file)
+        return None, "the values could not be read"
+    if not _bounded(values, [MAX_PROBE_ELEMENTS]):
+        return None, "the values are too large"
+    return values, None
 
 
 def _verdicts(job: _Job, assignment: _Assignment) -> dict:
     """grade_id -> list of ``(case message, problem)`` of the failed cases (empty: passed)."""
     out = {}
     for gid, cases in assignment.checks.checks.items():
-        values, problem = _load_probe(job.dir, gid)
+        values, problem = _load_probe(job.dir / "kernel", gid)
         if problem:
             out[gid] = [("", problem)]
             continue
@@ -426,7 +409,7 @@ def _events(job: _Job) -> list[str]:
             if ev.get("grade_id"):
                 where += f" ({ev['grade_id']})"
             if ev["event"] == "error" and i == 0:
-                notes.append(f"{where} raised {exception_name(ev.get('ename'))}")
+                notes.append(f"{where} raised {public_name(ev.get('ename'))}")
             elif ev["event"] == "kernel died":
                 notes.append(f"the kernel died at {where}{label} (exit, crash or memory limit)")
             elif ev["event"] == "kernel stuck":
@@ -436,7 +419,8 @@ def _events(job: _Job) -> list[str]:
             elif ev["event"] == "output truncated" and i == 0:
                 notes.append(f"{where} printed too much; its output was truncated")
             elif ev["event"] == "worker error":
-                notes.append(f"the run stopped at {where}{label} ({exception_name(ev.get('ename'))})")
+                reason = public_name(ev.get("ename"), other="an error")
+                notes.append(f"the run stopped at {where}{label} ({reason})")
     return notes
 
 
@@ -489,8 +473,8 @@ def _record(root: Path, db_url: str, job: _Job, assignment: _Assignment) -> Grad
         if failed:
             result.notes.append(f"{gid}: " + "; ".join(f"{m}: {p}" if m else p for m, p in failed))
     out_dir = root / "autograded" / job.student / job.assignment
-    if out_dir.exists() or out_dir.is_symlink():
-        _remove_tree(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     nb = _autograded_notebook(job, assignment, verdicts, scores)
     nbformat.write(nb, str(out_dir / assignment.notebook))
@@ -585,9 +569,7 @@ def autograde(
     results = []
     with tempfile.TemporaryDirectory(prefix="dimedia-grade-") as tmp_name:
         tmp = Path(tmp_name)
-        # 0700: nobody but the grader reaches the job folders (a setuid file a kernel left there is useless);
-        # "uid" has no mount namespace, so its kernels walk the host path and need 0711.
-        os.chmod(tmp, 0o711 if isolation == "uid" else 0o700)
+        os.chmod(tmp, 0o711)
         rel_root = tmp / "release"
         generate_release(selected, root, rel_root, db_url)  # also registers the assignments in the gradebook
         prepared = {name: _prepare_assignment(root, name, rel_root, tmp) for name in selected}

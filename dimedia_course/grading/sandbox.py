@@ -39,9 +39,8 @@ __all__ = [
     "Limits",
     "available_isolation",
     "kernel_command",
-    "kernel_owner",
+    "give_to_sandbox_user",
     "pids_cgroup",
-    "privileged",
     "release_cgroup",
     "stub_package",
 ]
@@ -156,7 +155,7 @@ def _works(cmd) -> bool:
 
 def available_isolation() -> str:
     """The strongest isolation that works on this machine: ``"bwrap"``, ``"uid"`` or ``"none"``."""
-    if shutil.which("bwrap") and _works(_probe_command()):
+    if shutil.which("bwrap") and _works(_bwrap_prefix(probe=True) + [sys.executable, "-c", ""]):
         return "bwrap"
     if (
         os.geteuid() == 0
@@ -168,22 +167,21 @@ def available_isolation() -> str:
     return "none"
 
 
-def _parents(path: str, made: set) -> list[str]:
-    """``--dir`` ops (mode 0755) for the ancestors of a bind destination that bwrap would otherwise create
-    with mode 0700 (owned by root: not traversable by the sandbox user when the grader runs as root)."""
+def _parent_dirs(path: str, made: set) -> list[str]:
+    """``--dir`` options for the ancestors of a mount point, traversable by the sandbox user (bwrap run by root
+    would create them 0700: a kernel running as ``nobody`` could not reach a Python below ``/root``)."""
     args = []
-    parts = Path(path).parts[1:-1]
-    for i in range(len(parts)):
-        parent = "/" + "/".join(parts[: i + 1])
-        if parent in made or parent in ("/tmp", "/usr", "/etc"):
-            continue
-        made.add(parent)
-        args += ["--perms", "0755", "--dir", parent]
+    parts = Path(path).parts
+    for i in range(2, len(parts)):
+        parent = str(Path(*parts[:i]))
+        if parent not in made and parent not in ("/usr", "/etc", "/tmp"):
+            made.add(parent)
+            args += ["--perms", "0755", "--dir", parent]
     return args
 
 
-def _system_binds(made: set) -> list[str]:
-    args = []
+def _system_binds(extra=()) -> list[str]:
+    args, made = [], set()
     for path in ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
@@ -192,65 +190,59 @@ def _system_binds(made: set) -> list[str]:
     python_dirs = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}
     for path in sorted(python_dirs):
         if not any(path.startswith(p + "/") for p in ("/usr", "/etc")):
-            args += [*_parents(path, made), "--ro-bind", path, path]
+            args += _parent_dirs(path, made) + ["--ro-bind", path, path]
+    for path in extra:  # mount points bound later (the job's folder): only their parents here
+        args += _parent_dirs(path, made)
     return args
 
 
-def privileged() -> bool:
-    """True when the grader runs as root: the sandbox then uses no user namespace (whose uid 65534 would map
-    to root on the host) but drops to the host's ``nobody`` with ``setpriv`` inside it."""
+def _privileged() -> bool:
+    """True when the grader runs as root: then the sandbox needs no user namespace and must not use one."""
     return os.geteuid() == 0
 
 
-def kernel_owner(isolation: str) -> int | None:
-    """The host uid a sandboxed kernel runs as when it differs from the grader's (the owner its writable
-    folder and connection file must have), else None."""
-    if isolation == "uid" or (isolation == "bwrap" and privileged()):
-        return NOBODY
-    return None
-
-
-_DROP = [
-    "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all",
-    "--bounding-set=-all", "--no-new-privs", "--",
-]  # fmt: skip
-
-
 def _bwrap_prefix(*, probe=False, stub=None, shared=None, tmp_bytes: int = 256 * 2**20) -> list[str]:
-    if privileged():
-        # No user namespace: its uid 65534 would be the grader's (root's) own uid on the host. bwrap keeps
-        # only the two capabilities setpriv needs to become the host's nobody with no capability at all.
-        isolate = [
+    """The ``bwrap`` command line up to the program it runs.
+
+    Run by root, a user namespace would map the sandbox's uid back to the caller's host uid (root): files the
+    kernel writes would be root's on the host and root-only files readable. So root uses no user namespace:
+    bwrap keeps only ``CAP_SETUID``/``CAP_SETGID``, and :func:`_drop_privileges` (``setpriv``) makes the
+    kernel the host user ``nobody`` with no capabilities and ``no_new_privs`` (setuid files cannot raise it).
+    Run by anyone else, the unprivileged user namespace maps ``nobody`` inside to the caller, who has no
+    privilege to give away. Every writable mount of bwrap is ``nosuid,nodev``."""
+    if _privileged():
+        identity = [
             "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
             "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
         ]  # fmt: skip
     else:
-        isolate = [
-            "--unshare-all",  # network (loopback only), PID, IPC, UTS, cgroup and user namespaces
-            "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--cap-drop", "ALL",
-        ]  # fmt: skip
-    made: set = set()
+        identity = ["--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--cap-drop", "ALL"]
     cmd = [
         "bwrap",
-        *isolate,
+        *identity,
         "--die-with-parent",
         "--new-session",
         "--hostname", "sandbox",
-        # first: a Python or venv below /tmp is bound on top of it; 1777: writable by the sandbox user
-        "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
-        *_system_binds(made),
+        # first: a Python or venv below /tmp is bound on top of it
+        "--size", str(tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
+        *_system_binds(() if probe else (shared,)),
         "--proc", "/proc",
         "--dev", "/dev",
         "--clearenv",
     ]  # fmt: skip
     if not probe:
-        cmd += ["--ro-bind", stub, "/opt/dimedia", *_parents(shared, made), "--bind", shared, shared]
-        cmd += ["--perms", "1777", "--dir", "/tmp/home", "--chdir", "/tmp"]
-    return cmd
+        cmd += ["--ro-bind", stub, "/opt/dimedia", "--bind", shared, shared, "--chdir", "/tmp"]
+    return cmd + _drop_privileges()
 
 
-def _probe_command() -> list[str]:
-    return _bwrap_prefix(probe=True) + (_DROP if privileged() else []) + [sys.executable, "-c", ""]
+def _drop_privileges() -> list[str]:
+    """Inside bwrap run by root: become host ``nobody`` with no capabilities, no groups, ``no_new_privs``."""
+    if not _privileged():
+        return []
+    return [
+        "setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all",
+        "--bounding-set=-all", "--no-new-privs", "--",
+    ]  # fmt: skip
 
 
 def _uid_prefix() -> list[str]:
@@ -300,6 +292,16 @@ def _environment(home: str, pythonpath: str) -> dict:
     }
 
 
+def give_to_sandbox_user(folder) -> None:
+    """Make ``folder`` and what is in it (made by the grader, before the kernel starts) the sandbox user's,
+    so that a kernel running as ``nobody`` can write there. Links are changed, never followed."""
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        for name in dirnames + filenames:
+            os.chown(os.path.join(dirpath, name), NOBODY, NOBODY, follow_symlinks=False)
+    os.chown(folder, NOBODY, NOBODY, follow_symlinks=False)
+    os.chmod(folder, 0o700)
+
+
 def pids_cgroup(name: str, limit: int) -> Path | None:
     """A fresh cgroup that allows at most ``limit`` processes (the ``pids`` controller, cgroup v1 or v2), or
     None where none can be created. ``RLIMIT_NPROC`` does not bind processes that run as root outside the
@@ -337,17 +339,6 @@ def release_cgroup(path) -> None:
             time.sleep(0.1)
 
 
-def _give_to_sandbox(shared: str) -> None:
-    """Make the kernel's folder (made by the grader, nothing in it yet from a kernel) the sandbox user's."""
-    top = os.open(shared, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        os.chown(top, NOBODY, NOBODY)
-        for entry in os.scandir(top):
-            os.chown(entry.name, NOBODY, NOBODY, dir_fd=top, follow_symlinks=False)
-    finally:
-        os.close(top)
-
-
 def kernel_command(shared, stub, *, isolation: str, limits: Limits, cgroup=None) -> tuple[list[str], dict]:
     """``(argv, env)`` of a kernelspec that starts an IPython kernel inside the sandbox.
 
@@ -363,17 +354,19 @@ def kernel_command(shared, stub, *, isolation: str, limits: Limits, cgroup=None)
     enter = [] if cgroup is None else ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cgroup)]
     if isolation == "bwrap":
         cmd = _bwrap_prefix(stub=stub, shared=shared, tmp_bytes=limits.tmp_bytes)
-        for key, value in _environment("/tmp/home", "/opt/dimedia").items():
+        drop = _drop_privileges()
+        cmd = cmd[: len(cmd) - len(drop)]  # the --setenv options belong to bwrap, before setpriv
+        for key, value in _environment("/tmp", "/opt/dimedia").items():
             cmd += ["--setenv", key, value]
-        if privileged():
-            _give_to_sandbox(shared)
-            return enter + cmd + _DROP + _prlimit(limits, NOBODY) + kernel, {}
-        return enter + cmd + _prlimit(limits, os.getuid()) + kernel, {}
+        if _privileged():
+            give_to_sandbox_user(shared)
+        owner = NOBODY if _privileged() else os.getuid()
+        return enter + cmd + drop + _prlimit(limits, owner) + kernel, {}
     home = str(Path(shared) / "home")
     Path(home).mkdir(exist_ok=True)
     env = _environment(home, stub)
     if isolation == "uid":
-        _give_to_sandbox(shared)
+        give_to_sandbox_user(shared)
         return enter + _uid_prefix() + _prlimit(limits, NOBODY) + kernel, env
     warnings.warn(
         "grading WITHOUT a sandbox: student code runs with your rights and can read and change every "

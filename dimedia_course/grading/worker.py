@@ -8,7 +8,9 @@ Usage::
 
 ``JOB_DIR`` holds ``job.json`` (notebook, isolation, limits, timeouts), ``spec.json`` (prelude and, per
 test cell, the ``(setup, student)`` pairs of its checks), the notebook to run, ``stub/`` (the package copy
-without the reference) and ``kernel/`` (the only folder the kernel may write, with ``given.pt``).
+without the reference), ``given.pt`` (the inputs of the hidden checks: copied into ``kernel/`` only when the
+checks run, after the cells whose outputs the student sees) and ``kernel/`` (the only folder the kernel may
+write).
 Results: ``executed.ipynb`` (outputs as received by this process, before any check ran, so nothing of the
 checks can appear in it), ``kernel/probe/<grade_id>.pt`` (untrusted values written by the kernel), and
 ``result.json`` (what happened, cell by cell).
@@ -108,24 +110,15 @@ class _Run:
         self.failed_at: int | None = None
         self.finished = False
         self.stuck = False
+        self.given_placed = False
 
     def _client(self):
         from jupyter_client import AsyncKernelManager
         from jupyter_client.kernelspec import KernelSpecManager
         from nbclient import NotebookClient
 
-        from dimedia_course.grading.sandbox import kernel_owner
-
         shared = self.job / "kernel"
-        owner = kernel_owner(self.config["isolation"])
-
-        class Manager(AsyncKernelManager):
-            def write_connection_file(self, **kwargs):
-                super().write_connection_file(**kwargs)
-                if owner is not None:  # the kernel runs as another host user: it must read its connection file
-                    os.chown(self.connection_file, owner, owner, follow_symlinks=False)
-
-        km = Manager(
+        km = AsyncKernelManager(
             kernel_name="dimedia-sandbox",
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.job / "kernelspec")]),
             transport="ipc",
@@ -200,6 +193,9 @@ class _Run:
 
     def _probe(self, client, gid) -> None:
         """The kernel computes the student's values of the checks of test cell ``gid``."""
+        if not self.given_placed:  # the hidden inputs reach the kernel only now, after the cells it shows ran
+            place_file(self.job / "given.pt", self.job / "kernel", "given.pt")
+            self.given_placed = True
         source = PROBE.format(
             gid=gid, cases=self.spec["cases"][gid], prelude=self.spec["prelude"], shared=str(self.job / "kernel")
         )
@@ -232,7 +228,7 @@ class _Run:
                         self.events.append({"cell": index, "grade_id": gid, "event": "output truncated"})
                     for out in cell.get("outputs", []):
                         if out.get("output_type") == "error":
-                            ename = "".join(ch for ch in str(out.get("ename"))[:60] if ch.isprintable())
+                            ename = str(out.get("ename"))[:100]
                             self.events.append({"cell": index, "grade_id": gid, "event": "error", "ename": ename})
                     if self.interleave and gid in self.spec["cases"]:
                         self._probe(client, gid)
@@ -252,17 +248,41 @@ class _Run:
             self.finished = False
 
 
-def _clear_kernel_folder(folder: Path) -> None:
-    """Before a second kernel starts: remove what the first left in its folder (sockets, connection file, any
-    link it planted there) except the probe folder and the inputs, without following a link."""
-    top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+def place_file(source: Path, folder: Path, name: str) -> None:
+    """Copy ``source`` to ``folder/name`` where the kernel can write: whatever the kernel put at that name (a
+    link, a folder, a FIFO) is removed first, and the new file is created exclusively without following links,
+    so the grader never writes through a path the kernel chose."""
+    import shutil
+
+    fd_dir = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        for entry in os.scandir(top):
-            if entry.name not in ("probe", "given.pt") and not entry.is_dir(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.name, dir_fd=top)
+        with contextlib.suppress(FileNotFoundError):
+            try:
+                os.unlink(name, dir_fd=fd_dir)
+            except IsADirectoryError:
+                shutil.rmtree(name, dir_fd=fd_dir)
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=fd_dir)
+        with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+            shutil.copyfileobj(src, dst)
     finally:
-        os.close(top)
+        os.close(fd_dir)
+
+
+def reset_kernel_folder(folder: Path) -> None:
+    """Empty the kernel's folder (without following any link in it) and make ``probe/`` again: before a second
+    kernel starts, nothing the first one left (links where the grader writes its connection file) remains."""
+    import shutil
+
+    from dimedia_course.grading.sandbox import give_to_sandbox_user
+
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)  # fd-based on Linux: does not follow links
+        else:
+            os.unlink(entry.path)
+    os.mkdir(folder / "probe")
+    if os.geteuid() == 0:
+        give_to_sandbox_user(folder)
 
 
 def main(argv=None) -> int:
@@ -304,7 +324,7 @@ def main(argv=None) -> int:
         if not first.finished:
             if not (job / "executed.ipynb").exists():  # the cells did not all run: keep what ran before the failure
                 nbformat.write(nb, str(job / "executed.ipynb"))
-            _clear_kernel_folder(job / "kernel")
+            reset_kernel_folder(job / "kernel")
             again = nbformat.read(str(job / config["notebook"]), as_version=4)
             second = _Run(job, config, again, spec, interleave=True, stop_before=first.failed_at)
             second.run(log)

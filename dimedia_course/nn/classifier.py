@@ -148,3 +148,23 @@ def train_noisy_classifier(
         history["accuracy"].append(float((logits.argmax(1) == y).float().mean()))
     classifier.eval()
     return history
+
+
+def fit_judge(images: torch.Tensor, labels: torch.Tensor, steps: int = 150, seed: int = 0) -> NoisyClassifier:
+    """A classifier of clean images (a :class:`NoisyClassifier` trained at ``t = 0`` only), the *judge* that
+    measures whether class-conditional samples show their class: its accuracy on generated images is read
+    next to its accuracy on real held-out images (the ceiling a perfect generator reaches)."""
+    classes = int(torch.as_tensor(labels).max()) + 1
+    torch.manual_seed(seed)
+    judge = NoisyClassifier(images.shape[1], num_classes=max(classes, 2), base_channels=8, channel_mults=(1, 2))
+    train_noisy_classifier(
+        judge, images, labels, torch.ones(1), steps=steps, batch_size=32, max_timestep=1, device="cpu", seed=seed
+    )
+    return judge
+
+
+def judge_accuracy(judge: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of ``images`` the judge of :func:`fit_judge` assigns to ``labels``."""
+    with torch.no_grad():
+        predicted = judge(images.float(), torch.zeros(images.shape[0], dtype=torch.long)).argmax(1)
+    return float((predicted == torch.as_tensor(labels)).float().mean())

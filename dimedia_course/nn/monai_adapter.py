@@ -33,6 +33,7 @@ class MonaiUNetAdapter(nn.Module):
         norm_num_groups: GroupNorm groups.
         num_classes: ``None`` (unconditional) or the number of classes; label ``num_classes``
             is the null label.
+        spatial_dims: 2 for images ``(B, C, H, W)``, 3 for volumes ``(B, C, D, H, W)``.
     """
 
     def __init__(
@@ -45,6 +46,7 @@ class MonaiUNetAdapter(nn.Module):
         num_head_channels: int | Sequence[int] = 32,
         norm_num_groups: int = 8,
         num_classes: int | None = None,
+        spatial_dims: int = 2,
         **unet_kwargs,
     ):
         super().__init__()
@@ -54,6 +56,8 @@ class MonaiUNetAdapter(nn.Module):
             not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1
         ):
             raise ValueError(f"num_classes must be None or a positive integer, got {num_classes!r}")
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 (images) or 3 (volumes), got {spatial_dims!r}")
         channels = tuple(channels)
         if len(tuple(attention_levels)) != len(channels):
             raise ValueError(f"attention_levels needs one flag per entry of channels ({len(channels)})")
@@ -66,9 +70,10 @@ class MonaiUNetAdapter(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_classes = num_classes
+        self.spatial_dims = spatial_dims
         self.downsample_factor = 2 ** (len(channels) - 1)
         self.unet = DiffusionModelUNet(
-            spatial_dims=2,
+            spatial_dims=spatial_dims,
             in_channels=in_channels,
             out_channels=out_channels,
             channels=channels,
@@ -81,10 +86,10 @@ class MonaiUNetAdapter(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        check_images(x, "x", channels=self.in_channels)
+        check_images(x, "x", channels=self.in_channels, ndim=2 + self.spatial_dims)
         f = self.downsample_factor
-        if x.shape[-2] % f or x.shape[-1] % f:
-            raise ValueError(f"image size {tuple(x.shape[-2:])} must be divisible by {f}")
+        if any(side % f for side in x.shape[2:]):
+            raise ValueError(f"image size {tuple(x.shape[2:])} must be divisible by {f}")
         b = x.shape[0]
         t = batch_timesteps(t, b, x.device)
         class_labels = None

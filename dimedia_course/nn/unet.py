@@ -196,7 +196,7 @@ class SmallUNet(nn.Module):
                 f"image size {h}x{w} must be divisible by 2**(len(channel_mults)-1) = {f}; pad or resize x"
             )
         b = x.shape[0]
-        t = batch_timesteps(t, b, x.device)
+        t = batch_timesteps(t, b, x.device, allow_float=True)  # the sinusoidal embedding takes float times
         if y is not None:
             if self.num_classes is None:
                 raise ValueError("y was given but this SmallUNet is unconditional (num_classes=None)")
