@@ -22,6 +22,14 @@ Submodules are imported on demand, so ``import dimedia_course`` stays cheap.
 
 __version__ = "0.1.0"
 
-from dimedia_course.device import get_device, make_generator, seed_everything  # noqa: E402
-
 __all__ = ["__version__", "get_device", "make_generator", "seed_everything"]
+
+
+def __getattr__(name: str):
+    """``get_device``, ``make_generator`` and ``seed_everything`` of :mod:`dimedia_course.device`, imported on
+    first use: pages and tools that never touch a tensor do not pay PyTorch's import time."""
+    if name in ("get_device", "make_generator", "seed_everything"):
+        from dimedia_course import device
+
+        return getattr(device, name)
+    raise AttributeError(f"module 'dimedia_course' has no attribute {name!r}")

@@ -117,8 +117,20 @@ class _Run:
         from jupyter_client.kernelspec import KernelSpecManager
         from nbclient import NotebookClient
 
+        class SandboxKernelManager(AsyncKernelManager):
+            """Run by root, the kernel is the host user ``nobody``: it gets its connection file (written 0600 by
+            jupyter_client, in the kernel's own 0700 folder) before it starts."""
+
+            async def _async_pre_start_kernel(self, **kw):
+                out = await super()._async_pre_start_kernel(**kw)
+                if os.geteuid() == 0:
+                    from dimedia_course.grading.sandbox import NOBODY
+
+                    os.chown(self.connection_file, NOBODY, NOBODY, follow_symlinks=False)
+                return out
+
         shared = self.job / "kernel"
-        km = AsyncKernelManager(
+        km = SandboxKernelManager(
             kernel_name="dimedia-sandbox",
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self.job / "kernelspec")]),
             transport="ipc",
@@ -243,6 +255,9 @@ class _Run:
             self.failed_at = index
             self.finished = False
         except Exception as err:  # noqa: BLE001 (reported; the grader decides)
+            import traceback
+
+            log.write(traceback.format_exc().encode("utf-8", "replace"))  # the instructor's log, never feedback
             self.events.append({"cell": index, "event": "worker error", "ename": type(err).__name__})
             self.failed_at = index
             self.finished = False
