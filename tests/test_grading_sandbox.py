@@ -125,3 +125,87 @@ def test_pids_cgroup_limits_processes_where_available():
     finally:
         release_cgroup(cgroup)
     assert not cgroup.exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# What a kernel leaves in its folder: links, FIFOs, bombs, expanded tensors (fast: no kernel)
+# ----------------------------------------------------------------------------------------------
+def _kernel_folder_with_probe(folder, gid="test_x"):
+    import torch
+
+    (folder / "probe").mkdir(parents=True)
+    torch.save([torch.ones(3)], folder / "probe" / f"{gid}.pt")
+    return folder
+
+
+def test_probe_values_are_never_read_through_a_link_a_hard_link_or_a_fifo(tmp_path):
+    import os
+
+    from dimedia_course.grading.autograde import _load_probe
+
+    neighbour = _kernel_folder_with_probe(tmp_path / "0" / "kernel")
+    values, problem = _load_probe(neighbour, "test_x")
+    assert problem is None and float(values[0].sum()) == 3.0  # the honest case reads
+    own = tmp_path / "1" / "kernel"
+    own.mkdir(parents=True)
+    (own / "probe").symlink_to(neighbour / "probe")  # the folder linked to a neighbour's
+    assert _load_probe(own, "test_x")[0] is None
+    (own / "probe").unlink()
+    (own / "probe").mkdir()
+    (own / "probe" / "test_x.pt").symlink_to(neighbour / "probe" / "test_x.pt")  # one file linked
+    assert _load_probe(own, "test_x")[0] is None
+    (own / "probe" / "test_x.pt").unlink()
+    os.link(neighbour / "probe" / "test_x.pt", own / "probe" / "test_x.pt")  # a hard link
+    assert _load_probe(own, "test_x")[0] is None
+    (own / "probe" / "test_x.pt").unlink()
+    os.mkfifo(own / "probe" / "test_x.pt")  # would block a plain open()
+    assert _load_probe(own, "test_x")[0] is None
+
+
+_BOMBS = r"""
+import resource, sys, zipfile
+import torch
+from pathlib import Path
+from dimedia_course.grading.autograde import _load_probe
+
+folder = Path(sys.argv[1])
+(folder / "probe").mkdir(parents=True)
+with zipfile.ZipFile(folder / "probe" / "test_bomb.pt", "w", zipfile.ZIP_DEFLATED) as archive:  # 64 MiB, 64 kB
+    archive.writestr("archive/version", "3")
+    with archive.open("archive/data.pkl", "w") as member:
+        for _ in range(4):
+            member.write(bytes(2**24))
+torch.save([torch.zeros(1).expand(2**28)], folder / "probe" / "test_stride0.pt")  # 1 kB on disk
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+problems = [_load_probe(folder, gid)[1] for gid in ("test_bomb", "test_stride0")]
+print("PROBLEMS", problems)
+print("PEAK", before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_a_deflate_bomb_and_a_stride0_tensor_leave_the_grader_peak_rss_bounded(tmp_path):
+    """The grading run's own bound (peak RSS of the whole test process) is coarse; here, in a fresh process:
+    the stride-0 tensor (2**28 elements on 1 element of storage) grew the peak by 2,054 MiB once broadcast
+    and converted to float64 before it was refused at load."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _BOMBS, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    assert lines["PROBLEMS"].count("None") == 0 and "too large" in lines["PROBLEMS"], lines
+    before, after = map(int, lines["PEAK"].split())
+    assert after - before < 100 * 1024, f"peak RSS grew by {(after - before) / 1024:.0f} MiB"  # kB
+
+
+def test_verdicts_repeat_no_exception_name_a_kernel_chose_and_refuse_empty_answers():
+    import torch
+
+    from dimedia_course.grading.checks import Case, judge, tensor_close
+
+    case = Case("", "", "", tensor_close(1e-3, 1e-3, per_item=True))
+    leak = {"__error__": "Leak_beta_0_02_T_1000", "message": "x"}
+    assert judge(case, leak, torch.zeros(2)) == "raised an exception"
+    assert judge(case, {"__error__": "ValueError", "message": ""}, torch.zeros(2)).endswith("raised ValueError")
+    assert judge(case, torch.zeros(2, 0), torch.zeros(2)) is not None  # (B, 0) passed a per-item check before
+    assert judge(case, torch.zeros(2, 1), torch.zeros(2)) is None
