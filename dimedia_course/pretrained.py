@@ -170,7 +170,7 @@ def evaluate_pretrained(model, cfg, n: int = 256, n_ddpm: int = 32, seed: int = 
     """Sample ``n`` images with DDIM-50 and ``n_ddpm`` with DDPM-1000 (``0``: none; 1000 network calls are
     slow on a CPU) and measure each set against the real sets of :func:`real_reference_sets` with
     :func:`dimedia_course.metrics.sample_quality` (its floor: as many real reference images as samples;
-    volumes are measured on their central slices, :func:`dimedia_course.metrics.central_slices`).
+    volumes are measured on their central slices, :func:`dimedia_course.metrics.central_slices`, with DDIM only).
 
     A class-conditional model is measured per guidance scale (0, 1, 3) with DDIM-50, half of the samples per
     class: ``sample_quality`` against the held-out images, and ``judge_accuracy``: the fraction of samples a
@@ -185,6 +185,8 @@ def evaluate_pretrained(model, cfg, n: int = 256, n_ddpm: int = 32, seed: int = 
     from dimedia_course.schedulers import DDIMScheduler, DDPMScheduler
     from dimedia_course.train import build_flow_scheduler
 
+    if spatial_dims(cfg.data) == 3:
+        n_ddpm = 0  # 1000 network calls per volume: hours on a CPU
     real = real_reference_sets(cfg, n)
     s = cfg.schedule
     if s.prediction_type == "flow_velocity":
