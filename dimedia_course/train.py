@@ -548,7 +548,8 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
 
 
 def _write_figures(cfg: TrainConfig, out_dir: Path, model, ldm, image_shape, device, n: int = 16) -> None:
-    """``samples.png``: ``n`` DDIM samples (20 steps, Song et al. 2021) of the final (EMA) model;
+    """``samples.png``: ``n`` samples in 20 steps of the final (EMA) model (DDIM, Song et al. 2021; Euler steps of
+    the flow for a ``flow_velocity`` config);
     ``loss.png``: the loss column of ``metrics.csv`` against the step."""
     import matplotlib
 
@@ -569,9 +570,14 @@ def _write_figures(cfg: TrainConfig, out_dir: Path, model, ldm, image_shape, dev
             x = ldm.sample(n, num_inference_steps=20, generator=g)
             ldm.unet = unet
         else:
-            ddim = DDIMScheduler(
-                cfg.schedule.num_train_timesteps, cfg.schedule.schedule, prediction_type=cfg.schedule.prediction_type
-            )
+            if cfg.schedule.prediction_type == "flow_velocity":  # Euler steps of the rectified flow
+                ddim = build_flow_scheduler(cfg.schedule)
+            else:
+                ddim = DDIMScheduler(
+                    cfg.schedule.num_train_timesteps,
+                    cfg.schedule.schedule,
+                    prediction_type=cfg.schedule.prediction_type,
+                )
             y = None if cfg.model.num_classes is None else torch.arange(n, device=device) % cfg.model.num_classes
             x = sample(model, ddim, (n, *image_shape), y=y, num_inference_steps=20, generator=g, device=device)
     x = x.detach().float().cpu()

@@ -274,8 +274,12 @@ def test_cosine_lr_schedule_decays_to_zero_and_bad_names_are_named(tmp_path):
     import math
 
     flow = ["schedule.prediction_type=flow_velocity", "schedule.schedule=logit-normal"]  # the flow branch too
-    cfg = load_config("cpu_demo.yaml", TINY + flow + ["train.steps=4", "train.lr_schedule=cosine", "train.lr=0.001"])
+    grid = ["train.sample_grid=4"]  # the sample grid of a flow run is drawn with Euler steps, not DDIM
+    cfg = load_config(
+        "cpu_demo.yaml", TINY + flow + grid + ["train.steps=4", "train.lr_schedule=cosine", "train.lr=0.001"]
+    )
     train(cfg, tmp_path, progress=False)
+    assert (tmp_path / "samples.png").stat().st_size > 0
     with (tmp_path / "metrics.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     lrs = [float(row["lr"]) for row in rows]
