@@ -8,6 +8,7 @@ metadata is restricted to numbers, strings, booleans, ``None`` and lists/tuples/
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -37,20 +38,31 @@ def _check_plain(value, where: str) -> None:
     )
 
 
+def save_atomically(obj, path) -> Path:
+    """``torch.save(obj, path)`` through a temporary file in the same folder and :func:`os.replace`, so that a
+    kill leaves the previous file or the new one, never half of one. Parent folders are created; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        torch.save(obj, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def save_checkpoint(path, model: nn.Module, **meta) -> Path:
     """Save ``model.state_dict()`` and keyword metadata (e.g. ``config=...``, ``steps=...``) to ``path``.
 
-    Parent folders are created. Returns the path written.
+    Parent folders are created and the file is written atomically (:func:`save_atomically`). Returns the path.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     for key, value in meta.items():
         _check_plain(value, key)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"format": FORMAT, "state_dict": state, "meta": dict(meta)}, str(path))
-    return path
+    return save_atomically({"format": FORMAT, "state_dict": state, "meta": dict(meta)}, path)
 
 
 def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") -> dict:
@@ -94,4 +106,4 @@ def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") ->
     return {"state_dict": state, "meta": meta}
 
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
+__all__ = ["save_atomically", "save_checkpoint", "load_checkpoint"]

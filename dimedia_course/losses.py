@@ -110,6 +110,48 @@ def call_model(model, x, t, y=None):
     return model(x, t) if y is None else model(x, t, y)
 
 
+def _check_loss_inputs(x0, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}; expected one of {_REDUCTIONS}")
+    if not torch.is_tensor(x0) or x0.ndim < 2:
+        raise ValueError("x0 must be a tensor shaped (B, C, ...)")
+
+
+def _draw_device(x0: torch.Tensor, generator: torch.Generator | None) -> torch.device:
+    """Random draws happen on the generator's device (then move to ``x0``'s), so a CPU generator works on GPU."""
+    return generator.device if generator is not None else x0.device
+
+
+def _given_timesteps(t, x0: torch.Tensor) -> torch.Tensor:
+    """Timesteps given by the caller, as a tensor on ``x0``'s device; one value is used for the whole batch."""
+    t = torch.as_tensor(t, device=x0.device)
+    return t.expand(x0.shape[0]) if t.ndim == 0 else t
+
+
+def _noise_for(x0: torch.Tensor, noise, generator: torch.Generator | None) -> torch.Tensor:
+    """``noise`` when given, else ``eps ~ N(0, I)`` shaped like ``x0`` from ``generator``."""
+    if noise is not None:
+        return noise
+    return torch.randn(x0.shape, generator=generator, device=_draw_device(x0, generator), dtype=x0.dtype).to(x0.device)
+
+
+def _model_output(model, x_t: torch.Tensor, t, y, concat_condition, x0: torch.Tensor) -> torch.Tensor:
+    """``model(cat([x_t, concat_condition], 1), t, y)``, which must be shaped like ``x0``."""
+    x_in = x_t if concat_condition is None else torch.cat([x_t, check_condition(concat_condition, x_t)], dim=1)
+    output = call_model(model, x_in, t, y)
+    if output.shape != x0.shape:
+        raise ValueError(f"model output shape {tuple(output.shape)} does not match x0 shape {tuple(x0.shape)}")
+    return output
+
+
+def _reduced_mse(output: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Per-sample mean squared error, then ``reduction`` over the batch (see :func:`diffusion_loss`)."""
+    per_sample = F.mse_loss(output, target, reduction="none").flatten(1).mean(dim=1)
+    if reduction == "none":
+        return per_sample
+    return per_sample.mean() if reduction == "mean" else per_sample.sum()
+
+
 def diffusion_loss(
     model,
     x0: torch.Tensor,
@@ -141,33 +183,16 @@ def diffusion_loss(
             mean errors) or ``"none"`` (per-sample mean errors, shape ``(B,)``).
     """
     check_prediction_type(prediction_type)
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"unknown reduction {reduction!r}; expected one of {_REDUCTIONS}")
-    if not torch.is_tensor(x0) or x0.ndim < 2:
-        raise ValueError("x0 must be a tensor shaped (B, C, ...)")
+    _check_loss_inputs(x0, reduction)
     ac = check_alphas_cumprod(alphas_cumprod)
-    B = x0.shape[0]
-    gen_device = generator.device if generator is not None else x0.device
     if t is None:
-        t = torch.randint(0, ac.shape[0], (B,), generator=generator, device=gen_device).to(x0.device)
+        t = torch.randint(0, ac.shape[0], (x0.shape[0],), generator=generator, device=_draw_device(x0, generator))
+        t = t.to(x0.device)
     else:
-        t = torch.as_tensor(t, device=x0.device)
-        if t.ndim == 0:
-            t = t.expand(B)
-    if noise is None:
-        noise = torch.randn(x0.shape, generator=generator, device=gen_device, dtype=x0.dtype).to(x0.device)
-    x_t = q_sample(x0, t, noise, ac)
-    x_in = x_t
-    if concat_condition is not None:
-        x_in = torch.cat([x_t, check_condition(concat_condition, x_t)], dim=1)
-    output = call_model(model, x_in, t, y)
-    if output.shape != x0.shape:
-        raise ValueError(f"model output shape {tuple(output.shape)} does not match x0 shape {tuple(x0.shape)}")
-    target = training_target(x0, noise, t, ac, prediction_type)
-    per_sample = F.mse_loss(output, target, reduction="none").flatten(1).mean(dim=1)
-    if reduction == "none":
-        return per_sample
-    return per_sample.mean() if reduction == "mean" else per_sample.sum()
+        t = _given_timesteps(t, x0)
+    noise = _noise_for(x0, noise, generator)
+    output = _model_output(model, q_sample(x0, t, noise, ac), t, y, concat_condition, x0)
+    return _reduced_mse(output, training_target(x0, noise, t, ac, prediction_type), reduction)
 
 
 def flow_velocity_target(x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -207,31 +232,11 @@ def flow_matching_loss(
     """
     if prediction_type != "flow_velocity":
         raise ValueError(f"flow_matching_loss trains prediction_type='flow_velocity' only, got {prediction_type!r}")
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"unknown reduction {reduction!r}; expected one of {_REDUCTIONS}")
-    if not torch.is_tensor(x0) or x0.ndim < 2:
-        raise ValueError("x0 must be a tensor shaped (B, C, ...)")
+    _check_loss_inputs(x0, reduction)
     if not hasattr(scheduler, "sample_timesteps") or not hasattr(scheduler, "add_noise"):
         raise TypeError(f"scheduler must be a rectified-flow scheduler, got {type(scheduler).__name__}")
-    B = x0.shape[0]
-    gen_device = generator.device if generator is not None else x0.device
-    if t is None:
-        t = scheduler.sample_timesteps(x0, generator=generator)
-    else:
-        t = torch.as_tensor(t, device=x0.device)
-        if t.ndim == 0:
-            t = t.expand(B)
+    t = scheduler.sample_timesteps(x0, generator=generator) if t is None else _given_timesteps(t, x0)
     t = t.to(x0.device)
-    if noise is None:
-        noise = torch.randn(x0.shape, generator=generator, device=gen_device, dtype=x0.dtype).to(x0.device)
-    x_t = scheduler.add_noise(x0, noise, t)
-    x_in = x_t
-    if concat_condition is not None:
-        x_in = torch.cat([x_t, check_condition(concat_condition, x_t)], dim=1)
-    output = call_model(model, x_in, t, y)
-    if output.shape != x0.shape:
-        raise ValueError(f"model output shape {tuple(output.shape)} does not match x0 shape {tuple(x0.shape)}")
-    per_sample = F.mse_loss(output, flow_velocity_target(x0, noise), reduction="none").flatten(1).mean(dim=1)
-    if reduction == "none":
-        return per_sample
-    return per_sample.mean() if reduction == "mean" else per_sample.sum()
+    noise = _noise_for(x0, noise, generator)
+    output = _model_output(model, scheduler.add_noise(x0, noise, t), t, y, concat_condition, x0)
+    return _reduced_mse(output, flow_velocity_target(x0, noise), reduction)

@@ -126,9 +126,10 @@ def sample(
             ``scheduler.timesteps[start_index]`` (SDEdit, Meng et al. 2022; anomaly detection, Wolleb et al. 2022).
         x0_correction: ``x0_correction(x0_hat, t) -> x0`` replaces the clean-image estimate before the
             scheduler's step (data consistency: Chung & Ye 2022; Chung et al. 2024).
-        likelihood: ``likelihood(x0_hat) -> scalar`` loss, e.g. ``||y - A(x0_hat)||``; its gradient with
-            respect to ``x_t`` (through the network) is subtracted after each step with step size
-            ``dps_scale`` (diffusion posterior sampling, Chung et al. 2023, Alg. 1).
+        likelihood: ``likelihood(x0_hat) -> scalar`` loss ``L``; after each step ``x_{t-1} <- x_{t-1} - dps_scale
+            * grad_{x_t} L`` (the gradient through the network; diffusion posterior sampling, Chung et al. 2023,
+            Alg. 1). With ``L = ||y - A(x0_hat)||_2`` (the norm, as in the official code) this is Alg. 1 on the
+            squared norm with ``zeta_t = dps_scale / (2 ||y - A(x0_hat)||)``.
         progress: show a tqdm progress bar.
         return_trajectory: also return the list ``[x_start, ..., x_0]`` (on the CPU), of length
             ``len(scheduler.timesteps) - start_index + 1``.

@@ -27,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from dimedia_course.losses import velocity
+from dimedia_course.losses import velocity, x0_eps_from_output
 from dimedia_course.validation import check_alphas_cumprod, check_prediction_type
 
 __all__ = ["GaussianMixture", "ToyDenoiser", "ToyClassifier", "ToyFlowModel"]
@@ -171,12 +171,11 @@ class ToyDenoiser(nn.Module):
             if bool(conditional.any()):
                 comp = self.mixture.score_vp(flat, ab, component=y.clamp(max=self.num_classes - 1))
                 score = torch.where(conditional[:, None], comp, score)
-        a, s = ab.sqrt()[:, None], (1 - ab).sqrt()[:, None]
-        eps = -s * score  # Tweedie: E[eps | x_t]
+        eps = -(1 - ab).sqrt()[:, None] * score  # Tweedie: E[eps | x_t]
         if self.prediction_type == "epsilon":
             out = eps
         else:
-            x0 = (flat - s * eps) / a
+            x0 = x0_eps_from_output(eps, flat, ab[:, None], "epsilon")[0]  # Ho et al. 2020, eq. 15
             out = x0 if self.prediction_type == "sample" else velocity(x0, eps, ab[:, None])
         return out.to(x.dtype).reshape(x.shape)
 

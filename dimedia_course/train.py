@@ -39,6 +39,8 @@ from pathlib import Path
 
 import torch
 
+from dimedia_course.checkpoint import save_atomically
+
 __all__ = [
     "TrainConfig",
     "load_config",
@@ -308,12 +310,6 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def _save_atomically(state: dict, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # a kill leaves the previous checkpoint or the new one, never half of one
-
-
 def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True, overwrite: bool = False) -> dict:
     """Run (or resume) a training run. An existing run folder (``checkpoint.pt`` or ``metrics.csv``) is never
     overwritten unless ``overwrite=True``; ``resume=True`` without a checkpoint raises ``FileNotFoundError``.
@@ -327,7 +323,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     from dimedia_course.guidance import drop_labels
     from dimedia_course.losses import diffusion_loss, flow_matching_loss
     from dimedia_course.schedulers import DDPMScheduler
-    from dimedia_course.training import cosine_lr
+    from dimedia_course.training import cosine_lr, ema_update
     from dimedia_course.validation import check_positive_int
 
     rank, world = _distributed()
@@ -438,7 +434,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
                 ae_optimizer=ae_optimiser.state_dict(),
                 scale_factor=ldm.scale_factor,
             )
-        _save_atomically(state, checkpoint)
+        save_atomically(state, checkpoint)
 
     done = start
     interrupted = []  # Ctrl-C sets this; the loop stops after the step in flight, at a consistent state
@@ -496,9 +492,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
             scaler.step(opt)
             scaler.update()
             if ema is not None and not autoencoder_stage:
-                with torch.no_grad():
-                    for p_ema, p in zip(ema.parameters(), model.parameters()):
-                        p_ema.lerp_(p.detach(), 1 - run.ema_decay)
+                ema_update(ema, model, run.ema_decay)
             value = loss.detach()
             if world > 1:
                 import torch.distributed as dist

@@ -13,7 +13,7 @@ Two additions used in the course:
 - **image-conditioned** models (e.g. diffusion segmentation, Wolleb et al. 2022 MIDL): a condition
   image is concatenated to ``x_t`` along channels (``concat_condition``).
 
-An exponential moving average of the weights (Ho et al. 2020, app. B) is optional.
+An exponential moving average of the weights (Ho et al. 2020, app. B; :func:`ema_update`) is optional.
 Checkpoints: :func:`save_checkpoint` / :func:`load_checkpoint` (see :mod:`dimedia_course.checkpoint`).
 """
 
@@ -29,6 +29,18 @@ from torch.utils.data import DataLoader
 
 from dimedia_course.checkpoint import load_checkpoint, save_checkpoint
 from dimedia_course.device import get_device, make_generator
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """One step of the exponential moving average of the weights, in place on ``ema``:
+    ``theta_ema <- decay * theta_ema + (1 - decay) * theta`` for every parameter, and buffers (e.g. BatchNorm
+    running statistics) copied from ``model``. This is the EMA of Ho et al. 2020 (app. B, decay 0.9999) and
+    Karras et al. 2022 (EDM); ``ema`` is a copy of ``model`` (same parameters and buffers, in the same order)."""
+    for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
+        p_ema.lerp_(p.detach(), 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers(), strict=True):
+        b_ema.copy_(b)
 
 
 def _split_batch(batch, concat_condition):
@@ -252,11 +264,7 @@ def train_diffusion(
         if lr_decay is not None:
             lr_decay.step()
         if ema is not None:
-            with torch.no_grad():
-                for p_ema, p in zip(ema.parameters(), model.parameters()):
-                    p_ema.lerp_(p, 1.0 - ema_decay)
-                for b_ema, b in zip(ema.buffers(), model.buffers()):
-                    b_ema.copy_(b)
+            ema_update(ema, model, ema_decay)
         value = float(loss.detach())
         history["loss"].append(value)
         if progress:
@@ -269,4 +277,4 @@ def train_diffusion(
     return history
 
 
-__all__ = ["train_diffusion", "save_checkpoint", "load_checkpoint"]
+__all__ = ["train_diffusion", "ema_update", "save_checkpoint", "load_checkpoint"]

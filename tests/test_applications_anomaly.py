@@ -13,7 +13,7 @@ from dimedia_course.applications.anomaly import (
 )
 from dimedia_course.inversion import ddim_invert
 from dimedia_course.sampling import sample
-from dimedia_course.schedulers import DDIMScheduler
+from dimedia_course.schedulers import DDIMScheduler, DDPMScheduler
 
 
 class TinyDenoiser(torch.nn.Module):
@@ -72,6 +72,25 @@ def test_ddim_healthy_reconstruction_round_trip_is_exact_for_an_input_free_model
         InputFreeDenoiser(), sched, x, noise_level=0.6, num_inference_steps=steps, method="ddim"
     )
     assert (recon - x).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("scheduler_class", [DDIMScheduler, DDPMScheduler])
+def test_partial_noise_is_eq4_at_t_L_then_the_loop_from_start_index(scheduler_class):
+    """partial_noise = x_L = sqrt(abar_L) x + sqrt(1 - abar_L) eps (Ho et al. 2020, eq. 4, in float64 by hand) at
+    t_L = timesteps[start], then the sampling loop from ``start`` with the same generator."""
+    torch.manual_seed(0)
+    model, sched, x = TinyDenoiser(), scheduler_class(num_train_timesteps=100), _images()
+    recon = healthy_reconstruction(model, sched, x, noise_level=0.5, num_inference_steps=4, generator=make_generator(1))
+    g = make_generator(1)
+    noise = torch.randn(x.shape, generator=g, dtype=x.dtype)
+    sched.set_timesteps(4)
+    start = 2  # round(0.5 * 4) = 2 denoising steps of 4
+    t_L = int(sched.timesteps[start])
+    abar = float(torch.cumprod(1 - sched.betas.double(), 0)[t_L])
+    x_L = (abar**0.5 * x.double() + (1 - abar) ** 0.5 * noise.double()).float()
+    torch.testing.assert_close(sched.add_noise(x, noise, sched.timesteps[start]), x_L, rtol=0, atol=1e-6)
+    expected = sample(model, sched, x_T=x_L, start_index=start, generator=g)
+    torch.testing.assert_close(recon, expected, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("method", ["partial_noise", "ddim"])

@@ -166,6 +166,51 @@ def test_diffusion_reconstruct_mri_and_ct(method):
     torch.testing.assert_close(rec_ct, again)
 
 
+class ScaledIdentity(torch.nn.Module):
+    """eps_hat = c x_t: a linear denoiser, so one DPS step has a closed form."""
+
+    def forward(self, x, t, y=None):
+        return 0.3 * x
+
+
+def test_one_dps_step_matches_a_float64_derivation_and_alg1_with_half_the_normalised_step():
+    """One DDIM step (eta = 0, eq. 12) then ``x -= dps_scale grad_{x_t} ||y - A x0_hat(x_t)||_2`` per image, derived by
+    hand in float64 for eps_hat = c x_t (so x0_hat = k x_t) and the CT matrix R (A(x) = R (x + 1) / 2):
+    grad = -(k / 2) R^T r / ||r||. It equals Chung et al. 2023, Alg. 1 on the *squared* norm with
+    zeta = dps_scale / (2 ||r||) (App. C's normalisation, with the factor 2 of d||r||^2 = 2 ||r|| d||r||)."""
+    size, c, scale = 8, 0.3, 0.05
+    ct = CTOperator(size, n_views=3)
+    sched = DDIMScheduler(num_train_timesteps=100, clip_sample=False, set_alpha_to_one=False)
+    y = ct(_phantoms(2, size))
+    x_T = 0.3 * torch.randn(2, 1, size, size, generator=make_generator(4))
+    out = diffusion_reconstruct(
+        ScaledIdentity(), sched, ct, y, method="dps", num_inference_steps=1, dps_scale=scale, x_T=x_T
+    )
+    # the matrix of the projector, column by column (u = e_i is x = 2 e_i - 1)
+    basis = 2 * torch.eye(size * size).view(-1, 1, size, size) - 1
+    R = ct(basis).flatten(1).double().T  # (n_views * size, size^2)
+    t = int(sched.timesteps[0])
+    assert sched.previous_timestep(t) == -1  # one step, to alphabar_0 (set_alpha_to_one=False)
+    abar = torch.cumprod(1 - sched.betas.double(), 0)
+    ab_t, ab_prev = float(abar[t]), float(abar[0])
+    k = (1 - (1 - ab_t) ** 0.5 * c) / ab_t**0.5  # x0_hat = (x_t - sqrt(1 - abar_t) c x_t) / sqrt(abar_t)
+    expected, alg1, plain = [], [], []
+    for x_t, y_b in zip(x_T.flatten(1).double(), y.flatten(1).double()):
+        x0 = k * x_t
+        stepped = ab_prev**0.5 * x0 + (1 - ab_prev) ** 0.5 * c * x_t  # eq. 12 with sigma = 0
+        r = y_b - R @ ((x0 + 1) / 2)
+        grad_norm = -(k / 2) * (R.T @ r) / r.norm()
+        grad_squared = -k * (R.T @ r)  # grad_{x_t} ||r||^2
+        expected.append(stepped - scale * grad_norm)
+        alg1.append(stepped - scale / (2 * r.norm()) * grad_squared)
+        plain.append(stepped)
+    expected = torch.stack(expected).view_as(x_T)
+    torch.testing.assert_close(torch.stack(alg1).view_as(x_T), expected)
+    assert (expected - torch.stack(plain).view_as(x_T)).abs().max() > 1e-2  # the DPS term is not negligible
+    assert (expected.abs() < 1).float().mean() > 0.9  # few values are clipped
+    torch.testing.assert_close(out.double(), expected.clamp(-1, 1), rtol=0, atol=1e-5)
+
+
 def test_bad_inputs_raise_clear_errors():
     x = _phantoms()
     with pytest.raises(ValueError, match="acceleration"):

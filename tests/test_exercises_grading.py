@@ -30,6 +30,8 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbgrader")
 
+from grading_probe import reach_probe  # noqa: E402
+
 from dimedia_course import grading  # noqa: E402
 from dimedia_course.course.benchmarks.grading import solved_notebook  # noqa: E402
 from dimedia_course.grading.allowlist import reference_names  # noqa: E402
@@ -66,21 +68,7 @@ def _wrong(nb, grade_id, body: str, attack: str = ""):
 def _reach_probe(assignment: str) -> str:
     """A cell that tries every piece of reference code the assignment's hidden checks name, and the packages
     students do not get; prints ``REACHED [...]`` with what it could import."""
-    names = reference_names(load_checks(ROOT / "solutions" / assignment)) + ["diffusers:", "sklearn:"]
-    return (
-        "import importlib, json\n"
-        "reached = []\n"
-        f"for name in {names!r}:\n"
-        "    module, _, qualname = name.partition(':')\n"
-        "    try:\n"
-        "        obj = importlib.import_module(module)\n"
-        "        for part in filter(None, qualname.split('.')):\n"
-        "            obj = getattr(obj, part)\n"
-        "        reached.append(name)\n"
-        "    except Exception:\n"
-        "        pass\n"
-        "print('REACHED', json.dumps(reached))\n"
-    )
+    return reach_probe(reference_names(load_checks(ROOT / "solutions" / assignment)) + ["diffusers:", "sklearn:"])
 
 
 def _plain_cell(nb, source, after=None):

@@ -16,6 +16,8 @@ import pytest
 
 nbformat = pytest.importorskip("nbformat")
 
+from grading_probe import reach_probe, reached  # noqa: E402
+
 from dimedia_course import grading  # noqa: E402
 from dimedia_course.grading.allowlist import (  # noqa: E402
     allowed_modules,
@@ -60,21 +62,7 @@ def _python(folder, code: str, timeout=60):
 
 def _reachable(folder, names) -> list[str]:
     """The names an interpreter with ``folder`` as its only dimedia_course can import."""
-    code = (
-        "import importlib, json\n"
-        "reached = []\n"
-        f"for name in {names!r}:\n"
-        "    module, _, qualname = name.partition(':')\n"
-        "    try:\n"
-        "        obj = importlib.import_module(module)\n"
-        "        for part in filter(None, qualname.split('.')):\n"
-        "            obj = getattr(obj, part)\n"
-        "        reached.append(name)\n"
-        "    except Exception:\n"
-        "        pass\n"
-        "print(json.dumps(reached))\n"
-    )
-    return json.loads(_python(folder, code).strip().splitlines()[-1])
+    return reached(_python(folder, reach_probe(names)))
 
 
 def test_copy_holds_only_what_the_release_notebooks_import(copies):

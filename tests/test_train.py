@@ -208,13 +208,13 @@ def test_latent_config_trains_in_two_stages_resumes_exactly_and_samples(tmp_path
     step 2 (inside stage 1) or step 4 (inside stage 2) ends with the weights of the uninterrupted run."""
     import dimedia_course.train as train_module
 
-    save = train_module._save_atomically
+    save = train_module.save_atomically
 
     def save_every_step(state, path):  # keep a copy of every checkpoint, to resume from each
         save(state, path)
         save(state, path.with_name(f"checkpoint-{state['step']}.pt"))
 
-    monkeypatch.setattr(train_module, "_save_atomically", save_every_step)
+    monkeypatch.setattr(train_module, "save_atomically", save_every_step)
     cfg = load_config("cpu_ldm.yaml", LDM_TINY)
     assert cfg.model.kind == "latent" and cfg.model.denoiser == "small_unet"
     full = train(cfg, tmp_path / "full", progress=False)

@@ -5,8 +5,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from dimedia_course import make_generator
+from dimedia_course.checkpoint import save_atomically
 from dimedia_course.nn import SmallUNet
-from dimedia_course.training import load_checkpoint, save_checkpoint, train_diffusion
+from dimedia_course.training import ema_update, load_checkpoint, save_checkpoint, train_diffusion
 
 AC = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0)
 
@@ -79,6 +80,44 @@ def test_ema_model():
     assert isinstance(ema, SmallUNet)
     diff = [(a - b).abs().max() for a, b in zip(ema.parameters(), model.parameters())]
     assert max(diff) > 0
+
+
+def test_ema_update_matches_a_float64_average_and_copies_buffers():
+    """theta_ema <- d theta_ema + (1 - d) theta per parameter (Ho et al. 2020, app. B), computed by hand in
+    float64; buffers (BatchNorm running statistics, the batch counter) are copied, not averaged."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    ema = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    model(torch.randn(8, 3))  # training mode: running_mean, running_var and num_batches_tracked move
+    decay = 0.9
+    before = [p.detach().double().clone() for p in ema.parameters()]
+    ema_update(ema, model, decay)
+    for old, p_ema, p in zip(before, ema.parameters(), model.parameters()):
+        expected = decay * old + (1 - decay) * p.detach().double()
+        torch.testing.assert_close(p_ema.double(), expected, rtol=0, atol=1e-6)
+    bn_ema, bn = ema[1], model[1]
+    assert bn.running_mean.abs().max() > 0  # the buffer did move away from its initial zeros
+    assert torch.equal(bn_ema.running_mean, bn.running_mean) and torch.equal(bn_ema.running_var, bn.running_var)
+    assert int(bn_ema.num_batches_tracked) == 1
+    with pytest.raises(ValueError):
+        ema_update(torch.nn.Linear(3, 4, bias=False), torch.nn.Linear(3, 4), decay)  # not a copy of the model
+
+
+def test_save_atomically_replaces_and_leaves_no_temporary(tmp_path, monkeypatch):
+    path = save_atomically({"a": 1}, tmp_path / "sub" / "x.pt")
+    assert torch.load(path, weights_only=True) == {"a": 1}
+    save_atomically({"a": 2}, path)
+    assert torch.load(path, weights_only=True) == {"a": 2} and sorted(p.name for p in path.parent.iterdir()) == ["x.pt"]
+
+    def killed(obj, f):  # a write that fails half-way
+        open(f, "wb").write(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_atomically({"a": 3}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True) == {"a": 2} and sorted(p.name for p in path.parent.iterdir()) == ["x.pt"]
 
 
 def test_cosine_lr_schedule_decays_to_five_percent():

@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 
 from dimedia_course.data.brain import brain_mask as threshold_mask
-from dimedia_course.forward import q_sample
 from dimedia_course.inversion import ddim_invert
 from dimedia_course.metrics import auroc, dice
 from dimedia_course.sampling import sample, set_inference_timesteps
@@ -81,8 +80,8 @@ def healthy_reconstruction(
     """Pseudo-healthy reconstruction of ``images`` from noise level ``noise_level`` (fraction of the
     ``T`` training steps, e.g. 0.4 = ``t_L ~ 400`` of 1000) with a model trained on healthy images.
 
-    ``method="partial_noise"`` noises the image to ``t_L`` with eq. 4 of Ho et al. 2020 (SDEdit-like,
-    Meng et al. 2022); ``method="ddim"`` encodes it deterministically with
+    ``method="partial_noise"`` noises the image to ``t_L`` with the scheduler's ``add_noise`` (eq. 4 of Ho et al.
+    2020; SDEdit-like, Meng et al. 2022); ``method="ddim"`` encodes it deterministically with
     :func:`~dimedia_course.inversion.ddim_invert` (Wolleb et al. 2022). Both decode with
     :func:`~dimedia_course.sampling.sample` from ``start_index``, on the scheduler's own timesteps, so
     that inversion and decoding mirror each other (use a DDIM scheduler with ``clip_sample=False`` for
@@ -97,7 +96,7 @@ def healthy_reconstruction(
     timesteps = set_inference_timesteps(scheduler, num_inference_steps)
     if method == "partial_noise":
         noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
-        x_L = q_sample(images, timesteps[start], noise, scheduler.alphas_cumprod)  # Ho et al. 2020, eq. 4
+        x_L = scheduler.add_noise(images, noise, timesteps[start])  # Ho et al. 2020, eq. 4
     else:
         x_L = ddim_invert(model, scheduler, images, num_inference_steps=None, stop_index=start)
     return sample(model, scheduler, x_T=x_L, start_index=start, generator=generator)

@@ -17,7 +17,10 @@ sampling the clean estimate ``x0_hat`` is pulled towards the measurements after 
   (:meth:`MRIOperator.project`). For CT a few conjugate-gradient steps on
   ``||A x - y||^2`` start from ``x0_hat`` (Chung, Lee & Ye 2024, "DDS").
 - ``method="dps"``: *diffusion posterior sampling* (Chung et al. 2023, Alg. 1): subtract
-  ``zeta_t grad_{x_t} ||y - A(x0_hat(x_t))||`` after each step, differentiating through the network.
+  ``dps_scale * grad_{x_t} ||y - A(x0_hat(x_t))||_2`` (the norm, not its square) after each step,
+  differentiating through the network. This is the official code's update (``scale`` times the gradient of the
+  norm); Alg. 1 writes ``zeta_t grad ||y - A(x0_hat)||_2^2`` with ``zeta_t = zeta' / ||y - A(x0_hat)||`` (App. C),
+  and since ``grad ||r||^2 = 2 ||r|| grad ||r||`` that is ``2 zeta' grad ||r||``: ``dps_scale = 2 zeta'``.
 
 The CT projector is written in torch (rotate with ``grid_sample`` and sum), so autograd gives its
 adjoint; it reproduces ``skimage.transform.radon(..., circle=True)`` exactly.
@@ -379,8 +382,9 @@ def diffusion_reconstruct(
         operator: :class:`MRIOperator` or :class:`CTOperator`.
         measurement: k-space ``(B, 1, H, W)`` (complex) or sinogram ``(B, 1, V, n)``.
         method: ``"dc"`` (data consistency after each step: projection for MRI, Chung & Ye 2022;
-            CG steps for CT, Chung et al. 2024) or ``"dps"`` (Chung et al. 2023, Alg. 1, step
-            ``zeta_t = dps_scale / ||y - A(x0_hat)||``).
+            CG steps for CT, Chung et al. 2024) or ``"dps"`` (Chung et al. 2023, Alg. 1: after each step
+            ``x <- x - dps_scale * grad_x ||y - A(x0_hat)||_2``, per image; that is Alg. 1 on the squared norm
+            with ``zeta_t = dps_scale / (2 ||y - A(x0_hat)||)``).
         eta: DDIM stochasticity (0 = deterministic given ``x_T``).
 
     Sampling is :func:`~dimedia_course.sampling.sample` with its ``x0_correction`` (dc) or ``likelihood``
@@ -414,8 +418,8 @@ def diffusion_reconstruct(
 
     hooks = {"x0_correction": lambda x0, t: dc(x0).clamp(-1, 1)}
     if method == "dps":
-        # DPS step size zeta_t = dps_scale / ||y - A x0_hat|| (Chung et al. 2023, App. C): normalise the
-        # gradient of the *norm*, which the loss already is, so a constant step works across operators
+        # the likelihood is the *norm* ||y - A x0_hat|| (not squared), as in the official DPS code: its gradient is
+        # the squared norm's divided by 2 ||y - A x0_hat||, the normalised step of Chung et al. 2023, App. C
         hooks = {"likelihood": lambda x0: operator.residual_norm(x0, measurement), "dps_scale": dps_scale}
     x = sample(
         model,

@@ -29,10 +29,20 @@ import warnings
 
 import torch
 
+from dimedia_course.forward import posterior_coefficients
 from dimedia_course.schedulers._base import BaseScheduler
 from dimedia_course.validation import as_int_timestep
 
 __all__ = ["DDIMScheduler"]
+
+
+def _ddim_update(x0: torch.Tensor, eps: torch.Tensor, alpha_prod_to: float, sigma2: float = 0.0) -> torch.Tensor:
+    """The noise-free part of Song et al. 2021, eq. 12, for a move to the timestep whose alphabar is
+    ``alpha_prod_to``: ``sqrt(alphabar_to) x0_hat + sqrt(1 - alphabar_to - sigma^2) eps_hat``
+    ("predicted x_0" plus "direction pointing to x_t"). :meth:`DDIMScheduler.step` adds ``sigma z``;
+    :meth:`DDIMScheduler.reversed_step` uses it towards noise with ``sigma = 0``."""
+    direction = max(1.0 - alpha_prod_to - sigma2, 0.0) ** 0.5 * eps
+    return alpha_prod_to**0.5 * x0 + direction
 
 
 class DDIMScheduler(BaseScheduler):
@@ -106,11 +116,6 @@ class DDIMScheduler(BaseScheduler):
             raise ValueError(f"timestep {t} is the noisiest inference timestep; there is no next timestep")
         return min(later)
 
-    @staticmethod
-    def _variance(alpha_prod_t: float, alpha_prod_prev: float) -> float:
-        """sigma_t^2 / eta^2 of Song et al. 2021, eq. 16."""
-        return (1.0 - alpha_prod_prev) / (1.0 - alpha_prod_t) * (1.0 - alpha_prod_t / alpha_prod_prev)
-
     def step(
         self,
         model_output: torch.Tensor,
@@ -142,9 +147,11 @@ class DDIMScheduler(BaseScheduler):
             self._check_shapes(pred_original_sample, sample)
             x0 = pred_original_sample
 
-        std = eta * max(self._variance(alpha_prod_t, alpha_prod_prev), 0.0) ** 0.5
-        direction = max(1.0 - alpha_prod_prev - std**2, 0.0) ** 0.5 * eps  # "points to x_t"
-        prev_sample = alpha_prod_prev**0.5 * x0 + direction
+        # sigma_t(eta)^2, eq. 16: eta^2 times the posterior variance beta_tilde of the step t -> t' (Ho et al. 2020,
+        # eq. 7, with alpha = alphabar_t / alphabar_t'), which is why eta = 1 is DDPM
+        variance = posterior_coefficients(alpha_prod_t, alpha_prod_prev, alpha_prod_t / alpha_prod_prev)[2]
+        std = eta * max(variance, 0.0) ** 0.5
+        prev_sample = _ddim_update(x0, eps, alpha_prod_prev, std**2)  # eq. 12
         if eta > 0:
             prev_sample = prev_sample + std * self._randn_like(sample, generator)
         return prev_sample, x0
@@ -189,5 +196,5 @@ class DDIMScheduler(BaseScheduler):
             # the network output read at t_next, where it was evaluated (an x0 or v output cannot be converted
             # at alphabar = 1, where sqrt(1 - alphabar) = 0)
             x0, eps = sample, self._predict_x0_eps(model_output, sample, alpha_prod_next)[1]
-        next_sample = alpha_prod_next**0.5 * x0 + (1.0 - alpha_prod_next) ** 0.5 * eps
+        next_sample = _ddim_update(x0, eps, alpha_prod_next)  # eq. 12 with sigma = 0, towards t_next
         return next_sample, x0
