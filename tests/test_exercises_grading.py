@@ -256,8 +256,8 @@ def _adversaries(course: Path, subs: Path):
     def huge_output(nb):
         _plain_cell(nb, "print('x' * 20_000_000)\nfor i in range(100_000):\n    print(i)", after="q_sample")
 
-    def loop(nb):
-        _wrong(nb, "alphas_cumprod", "while True:\n    pass")
+    def loop(nb):  # never returns; each call of it runs into the time limit (sleeping: ignores_interrupt spins)
+        _wrong(nb, "alphas_cumprod", "import time\nwhile True:\n    time.sleep(0.05)")
 
     def ignores_interrupt(nb):  # an endless loop that ignores SIGINT, in the answer of q_posterior
         _wrong(nb, "q_posterior", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass")
@@ -416,7 +416,8 @@ def graded(tmp_path_factory):
     modes_before = {str(p): p.lstat().st_mode for p in [course, *course.rglob("*")]}
     before_course = _tree_digest(course)
     before_subs = _tree_digest(subs)
-    results = grading.autograde(subs, root=course, timeout=CELL_TIMEOUT, workers=2, verbose=True)
+    # 3 at a time on 2 cores: the kernels spend part of their time starting up or waiting out a time limit
+    results = grading.autograde(subs, root=course, timeout=CELL_TIMEOUT, workers=3, verbose=True)
     return {
         "course": course,
         "subs": subs,

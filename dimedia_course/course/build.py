@@ -2,12 +2,14 @@
 
 Usage::
 
-    python -m dimedia_course.course.build [--no-slides] [--builddir DIR] [--root DIR]
+    python -m dimedia_course.course.build [--no-slides] [--builddir DIR] [--root DIR] [--jobs N]
 
 The website goes to ``DIR/_build/html`` (default ``DIR`` = the repository root, so
 ``_build/html/index.html``):
 
-1. ``jupyter-book build <root> --path-output DIR -W --keep-going``: every warning and every failing
+1. The notebooks the cache does not hold are executed, one per CPU core (``--jobs``), into the cache that
+   jupyter-book reads (:mod:`dimedia_course.course.execute`); then
+   ``jupyter-book build <root> --path-output DIR -W --keep-going``: every warning and every failing
    notebook cell fails the build (non-zero exit status, propagated). Executed notebooks are cached
    in ``DIR/_build/.jupyter_cache``: unchanged demos are not re-run.
 2. ``sphinx-build -b revealjs book/slides DIR/_build/html/slides -W --keep-going``: one reveal.js
@@ -85,14 +87,25 @@ def _tool(name: str) -> str:
     return found
 
 
-def build_book(root: Path = ROOT, builddir: Path | None = None) -> int:
-    """Run ``jupyter-book build`` warning-free (``-W --keep-going``); return its exit status."""
+def build_book(root: Path = ROOT, builddir: Path | None = None, jobs: int | None = None) -> int:
+    """Execute the notebooks ``jobs`` at a time into the build's cache (:mod:`dimedia_course.course.execute`;
+    default: one per CPU core), then run ``jupyter-book build`` warning-free (``-W --keep-going``); return its exit
+    status."""
     root = Path(root).resolve()
+    from dimedia_course.course.execute import execute_notebooks
+
+    env = build_env(builddir, root)
+    done = execute_notebooks(root, html_dir(builddir, root).parent / ".jupyter_cache", env, jobs=jobs)
+    print(
+        f"notebooks: {len(done['executed'])} executed ({jobs or os.cpu_count()} at a time), {done['cached']} cached, "
+        f"{len(done['failed'])} failed (the build runs those again and reports their errors)",
+        flush=True,
+    )
     cmd = [_tool("jupyter-book"), "build", str(root), "-W", "--keep-going"]
     if builddir is not None:
         cmd += ["--path-output", str(Path(builddir).resolve())]
     print("+", " ".join(cmd), flush=True)
-    return subprocess.call(cmd, cwd=root, env=build_env(builddir, root))
+    return subprocess.call(cmd, cwd=root, env=env)
 
 
 def build_slides(root: Path = ROOT, builddir: Path | None = None) -> int:
@@ -240,9 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         help="output folder: the site goes to DIR/_build/html (default: the root)",
     )
     parser.add_argument("--root", type=Path, default=ROOT, help="book root with _config.yml and _toc.yml")
+    parser.add_argument("--jobs", type=int, default=None, help="notebooks executed at a time (default: CPU cores)")
     args = parser.parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs must be a positive integer, got {args.jobs}")
     os.environ["MPLBACKEND"] = "Agg"
-    rc = build_book(args.root, args.builddir)
+    rc = build_book(args.root, args.builddir, args.jobs)
     if rc != 0:
         print(f"error: jupyter-book build failed with exit status {rc}", file=sys.stderr)
     if not args.no_slides:
