@@ -209,3 +209,12 @@ def test_verdicts_repeat_no_exception_name_a_kernel_chose_and_refuse_empty_answe
     assert judge(case, {"__error__": "ValueError", "message": ""}, torch.zeros(2)).endswith("raised ValueError")
     assert judge(case, torch.zeros(2, 0), torch.zeros(2)) is not None  # (B, 0) passed a per-item check before
     assert judge(case, torch.zeros(2, 1), torch.zeros(2)) is None
+
+
+def test_the_worker_started_per_submission_imports_neither_torch_nor_nbgrader():
+    import subprocess
+    import sys
+
+    code = "import sys, dimedia_course.grading.worker; print(sorted({'torch', 'nbgrader'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"  # 1.4 s of imports saved for each of the submissions of a grading run

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dimedia_course.grading.allowlist import package_copy
-from dimedia_course.grading.checks import expected_values, judge, load_assignment_checks, public_name
 from dimedia_course.grading.messages import (
     checks_failed,
     checks_passed,
@@ -48,6 +47,8 @@ from dimedia_course.grading.release import generate_release, list_assignments, s
 from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup
 from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT
 
+# dimedia_course.grading.checks (it needs torch) is imported in the functions that use it: the worker, started once
+# per submission, imports this package through its __init__ and needs neither.
 __all__ = ["GradingResult", "autograde", "prepare_notebook"]
 
 MAX_PROBE_BYTES = 50 * 2**20  # a probe file on disk, and all of its members uncompressed
@@ -194,6 +195,8 @@ def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _As
     and the inputs handed to the kernels."""
     import nbformat
     import torch
+
+    from dimedia_course.grading.checks import expected_values, load_assignment_checks  # torch: grader side only
 
     checks = load_assignment_checks(root, name, release_dir=rel_root)
     release_nb = nbformat.read(str(rel_root / name / checks.notebook), as_version=4)
@@ -393,6 +396,8 @@ def _load_probe(folder: Path, gid: str):
 
 def _verdicts(job: _Job, assignment: _Assignment) -> dict:
     """grade_id -> list of ``(case message, problem)`` of the failed cases (empty: passed)."""
+    from dimedia_course.grading.checks import judge
+
     out = {}
     for gid, cases in assignment.checks.checks.items():
         values, problem = _load_probe(job.dir / "kernel", gid)
@@ -419,6 +424,8 @@ def _public(failed: list, total: int) -> list[str]:
 
 
 def _events(job: _Job) -> list[str]:
+    from dimedia_course.grading.checks import public_name
+
     path = job.dir / "result.json"
     if job.killed:
         return ["grading stopped at the time limit; the parts that had not run score zero"]
