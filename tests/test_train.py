@@ -346,3 +346,25 @@ def test_cli_never_overwrites_and_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "train.lr" in err and "float" in err
     assert load_config("cpu_demo.yaml", ["train.ema_decay=null", "train.lr=1"]).train.lr == 1
+
+
+def test_ctrl_c_writes_a_checkpoint_and_exits_130_with_one_line(tmp_path):
+    args = ["cpu_demo.yaml", *TINY, "train.steps=100000", "train.checkpoint_every=1000", "--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dimedia_course.train", *args, "--out", str(tmp_path / "run")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = tmp_path / "run" / "metrics.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 4):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err and len(err.strip().splitlines()) == 1, err
+    done = int(metrics.read_text().splitlines()[-1].split(",")[0])
+    assert _state(tmp_path / "run")["step"] >= done >= 3  # the checkpoint holds every logged step (none is lost)
