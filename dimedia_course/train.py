@@ -48,6 +48,7 @@ __all__ = [
     "build_model",
     "build_latent",
     "build_flow_scheduler",
+    "build_sampling_scheduler",
     "train",
     "main",
 ]
@@ -262,6 +263,17 @@ def build_flow_scheduler(schedule: ScheduleConfig):
             f"schedule.schedule: a flow_velocity config needs one of {SAMPLE_METHODS}, got {schedule.schedule!r}"
         )
     return RFlowScheduler(schedule.num_train_timesteps, use_discrete_timesteps=True, sample_method=schedule.schedule)
+
+
+def build_sampling_scheduler(schedule: ScheduleConfig):
+    """The scheduler that samples a model of ``schedule``: :func:`build_flow_scheduler` (Euler steps) for a
+    ``prediction_type: flow_velocity`` config, else a :class:`~dimedia_course.schedulers.DDIMScheduler` (Song et al.
+    2021) with the config's noise schedule and prediction type."""
+    from dimedia_course.schedulers import DDIMScheduler
+
+    if schedule.prediction_type == "flow_velocity":
+        return build_flow_scheduler(schedule)
+    return DDIMScheduler(schedule.num_train_timesteps, schedule.schedule, prediction_type=schedule.prediction_type)
 
 
 def build_latent(
@@ -552,7 +564,6 @@ def _write_figures(cfg: TrainConfig, out_dir: Path, model, ldm, image_shape, dev
 
     from dimedia_course import make_generator
     from dimedia_course.sampling import sample
-    from dimedia_course.schedulers import DDIMScheduler
 
     _plot_loss(out_dir)
     if n <= 0:
@@ -564,16 +575,9 @@ def _write_figures(cfg: TrainConfig, out_dir: Path, model, ldm, image_shape, dev
             x = ldm.sample(n, num_inference_steps=20, generator=g)
             ldm.unet = unet
         else:
-            if cfg.schedule.prediction_type == "flow_velocity":  # Euler steps of the rectified flow
-                ddim = build_flow_scheduler(cfg.schedule)
-            else:
-                ddim = DDIMScheduler(
-                    cfg.schedule.num_train_timesteps,
-                    cfg.schedule.schedule,
-                    prediction_type=cfg.schedule.prediction_type,
-                )
+            scheduler = build_sampling_scheduler(cfg.schedule)
             y = None if cfg.model.num_classes is None else torch.arange(n, device=device) % cfg.model.num_classes
-            x = sample(model, ddim, (n, *image_shape), y=y, num_inference_steps=20, generator=g, device=device)
+            x = sample(model, scheduler, (n, *image_shape), y=y, num_inference_steps=20, generator=g, device=device)
     x = x.detach().float().cpu()
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)

@@ -60,7 +60,7 @@ def test_notebooks_run_in_parallel_into_the_cache_myst_nb_reads(tmp_path):
     env = {**os.environ, "DIMEDIA_MARK": "from the build environment"}
     done = execute_notebooks(root, cache_path, env, jobs=2, timeout=120)
     assert sorted(done["executed"]) == ["book/demos/slow.md", "book/theory/ok.md"]
-    assert done["failed"] == ["book/theory/broken.md"] and done["cached"] == 0
+    assert done["failed"] == ["book/theory/broken.md"] and done["cached"] == 0 and done["jobs"] == 2
     cache = get_cache(str(cache_path))
     for name, expected in (("demos/slow.md", "from the build environment"), ("theory/ok.md", "2")):
         path = root / "book" / name
@@ -68,5 +68,5 @@ def test_notebooks_run_in_parallel_into_the_cache_myst_nb_reads(tmp_path):
         _, merged = cache.merge_match_into_notebook(nb)  # how myst-nb finds it: by the hash of its code
         assert expected in merged.cells[-1].outputs[0]["text"]
     again = execute_notebooks(root, cache_path, env, jobs=2, timeout=120)
-    assert again == {"executed": [], "failed": ["book/theory/broken.md"], "cached": 2}
+    assert again == {"executed": [], "failed": ["book/theory/broken.md"], "cached": 2, "jobs": 1}
     assert MYST_READER["name"] == "myst_nb_md"

@@ -97,7 +97,7 @@ def build_book(root: Path = ROOT, builddir: Path | None = None, jobs: int | None
     env = build_env(builddir, root)
     done = execute_notebooks(root, html_dir(builddir, root).parent / ".jupyter_cache", env, jobs=jobs)
     print(
-        f"notebooks: {len(done['executed'])} executed ({jobs or os.cpu_count()} at a time), {done['cached']} cached, "
+        f"notebooks: {len(done['executed'])} executed ({done['jobs']} at a time), {done['cached']} cached, "
         f"{len(done['failed'])} failed (the build runs those again and reports their errors)",
         flush=True,
     )

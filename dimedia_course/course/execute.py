@@ -49,7 +49,8 @@ def _execute_one(cache_path: str, pk: int, timeout: int, env: dict) -> bool:
 def execute_notebooks(root: Path, cache_path: Path, env: dict, jobs: int | None = None, timeout: int = 900) -> dict:
     """Execute the notebooks of :func:`book_notebooks` that ``cache_path`` does not hold yet, ``jobs`` at a time
     (default: the number of CPU cores), each in the working folder of its page and with ``env`` (the build's
-    environment). Returns ``{"executed": [...], "failed": [...], "cached": n}`` with paths relative to ``root``."""
+    environment). Returns ``{"executed": [...], "failed": [...], "cached": n, "jobs": j}`` with paths relative to
+    ``root`` and ``j`` the number of notebooks that ran at a time."""
     from jupyter_cache import get_cache
 
     root = Path(root).resolve()
@@ -58,7 +59,7 @@ def execute_notebooks(root: Path, cache_path: Path, env: dict, jobs: int | None 
     stale = {record.pk for record in cache.list_unexecuted(filter_pks=[r.pk for r in records.values()])}
     todo = [path for path, record in records.items() if record.pk in stale]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
-    out = {"executed": [], "failed": [], "cached": len(records) - len(todo)}
+    out = {"executed": [], "failed": [], "cached": len(records) - len(todo), "jobs": jobs}
     if not todo:
         return out
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -24,21 +24,12 @@ __all__ = ["CONTENDERS", "run_benchmark", "merge_results", "format_table", "main
 CONTENDERS = {"DDIM (cpu_ddpm_axial)": "cpu_ddpm_axial", "rectified flow (cpu_rflow_axial)": "cpu_rflow_axial"}
 
 
-def _scheduler(cfg):
-    from dimedia_course.schedulers import DDIMScheduler
-    from dimedia_course.train import build_flow_scheduler
-
-    s = cfg.schedule
-    if s.prediction_type == "flow_velocity":
-        return build_flow_scheduler(s)
-    return DDIMScheduler(s.num_train_timesteps, s.schedule, prediction_type=s.prediction_type)
-
-
 def run_benchmark(steps=(10, 25, 50), n: int = 256, seed: int = 0, checkpoints=None) -> dict:
     """Every contender of :data:`CONTENDERS` (or those of ``checkpoints``, names of shipped checkpoints) at
     every step count: ``{"rows": [...], ...}``, one row per (sampler, steps) with the measures of
     :func:`~dimedia_course.pretrained.measure_sampler`."""
     from dimedia_course.pretrained import load_pretrained, measure_sampler, real_reference_sets
+    from dimedia_course.train import build_sampling_scheduler
 
     names = list(CONTENDERS.values()) if checkpoints is None else list(checkpoints)
     unknown = sorted(set(names) - set(CONTENDERS.values()))
@@ -50,8 +41,9 @@ def run_benchmark(steps=(10, 25, 50), n: int = 256, seed: int = 0, checkpoints=N
             continue
         loaded = load_pretrained(name)
         real = real or real_reference_sets(loaded["config"], n)  # both configs share the data section
+        scheduler = build_sampling_scheduler(loaded["config"].schedule)
         for k in steps:
-            quality = measure_sampler(loaded["model"], _scheduler(loaded["config"]), k, n, real, seed)
+            quality = measure_sampler(loaded["model"], scheduler, k, n, real, seed)
             rows.append({"sampler": label, "checkpoint": name, "steps": k, **quality})
     return {
         "rows": rows,
