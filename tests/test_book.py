@@ -260,12 +260,12 @@ def server(site):
     httpd.server_close()
 
 
-def _chromium_run(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+def _chromium_run(url: str, tmp_path: Path, *extra: str, budget_ms: int = 15000) -> subprocess.CompletedProcess:
     exe = _chromium()
     if exe is None:
         pytest.skip("headless Chromium is not installed (apt-get install chromium; .ci/run installs it)")
     profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
-    cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=15000", *extra, url]
+    cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}", *extra, url]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 
@@ -303,49 +303,63 @@ def test_notebook_pages_offer_their_ipynb(site):
     assert "dimedia-notebook-download" not in (site / "book" / "references.html").read_text(encoding="utf-8")
 
 
-_MEASURE = """<script>
-window.addEventListener("load", function () {
-  function measure() {
-    var column = document.querySelector("article.bd-article") || document.querySelector("main");
-    var limit = column.getBoundingClientRect().width;
-    var all = document.querySelectorAll('mjx-container[display="true"]');
-    var wide = [];
-    all.forEach(function (m) {
-      var inner = m.querySelector("mjx-math");
-      var width = inner ? inner.getBoundingClientRect().width : m.scrollWidth;
-      if (width > limit + 1) { wide.push([Math.round(width), Math.round(limit), m.textContent.slice(0, 50)]); }
-    });
+# One Chromium session measures every page: a harness page loads each one in turn in a 1400 px wide iframe (same
+# origin), waits for its MathJax to finish typesetting and records the display equations wider than the text column.
+_MEASURE = """<!DOCTYPE html><html><body style="margin:0"><script>
+var pages = %s, out = {}, i = 0;
+function next() {
+  if (i >= pages.length) {
     var pre = document.createElement("pre");
-    pre.id = "dimedia-measure";
-    pre.textContent = "MEAS" + "URE:" + JSON.stringify({n: all.length, wide: wide}) + ":E" + "ND";
+    pre.textContent = "MEAS" + "URE:" + JSON.stringify(out) + ":E" + "ND";
     document.body.appendChild(pre);
+    return;
   }
-  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { MathJax.startup.promise.then(measure); }
-  else { setTimeout(measure, 3000); }
-});
-</script>"""
+  var page = pages[i++], frame = document.createElement("iframe");
+  frame.width = 1400; frame.height = 900; frame.style.border = "0";
+  frame.onload = function () {
+    var w = frame.contentWindow, d = frame.contentDocument;
+    function measure() {
+      var column = d.querySelector("article.bd-article") || d.querySelector("main");
+      var limit = column.getBoundingClientRect().width, wide = [];
+      var all = d.querySelectorAll('mjx-container[display="true"]');
+      all.forEach(function (m) {
+        var inner = m.querySelector("mjx-math");
+        var width = inner ? inner.getBoundingClientRect().width : m.scrollWidth;
+        if (width > limit + 1) { wide.push([Math.round(width), Math.round(limit), m.textContent.slice(0, 50)]); }
+      });
+      out[page] = {n: all.length, wide: wide};
+      frame.remove();
+      next();
+    }
+    if (w.MathJax && w.MathJax.startup && w.MathJax.startup.promise) { w.MathJax.startup.promise.then(measure); }
+    else { setTimeout(measure, 3000); }
+  };
+  frame.src = page;
+  document.body.appendChild(frame);
+}
+window.addEventListener("load", next);
+</script></body></html>"""
 
 
 def test_no_display_equation_wider_than_the_column_at_1400px(site, server, tmp_path):
     import json
 
     pages = [p for p in _all_html(site) if "math notranslate nohighlight" in p.read_text(encoding="utf-8")]
-    pages = [p for p in pages if "slides" not in p.relative_to(site).parts]
+    pages = [p.relative_to(site).as_posix() for p in pages if "slides" not in p.relative_to(site).parts]
     assert pages, "no page with display equations found"
-    offenders = {}
-    for page in pages:
-        probe = page.with_name(page.stem + ".measure.html")
-        probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
-        try:
-            rel = probe.relative_to(site).as_posix()
-            proc = _chromium_run(f"{server}/{rel}", tmp_path, "--dump-dom", "--window-size=1400,900")
-        finally:
-            probe.unlink()
-        found = re.search(r"MEASURE:(\{.*?\}):END", proc.stdout, re.S)
-        assert found, f"{page.relative_to(site)}: the measurement did not run; stderr:\n{proc.stderr[-1500:]}"
-        result = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-        if result["wide"]:
-            offenders[page.relative_to(site).as_posix()] = result["wide"]
+    harness = site / "_measure_equations.html"
+    harness.write_text(_MEASURE % json.dumps(["/" + p for p in pages]), encoding="utf-8")
+    try:
+        proc = _chromium_run(f"{server}/{harness.name}", tmp_path, "--dump-dom", "--window-size=1450,950",
+                             budget_ms=120000)
+    finally:
+        harness.unlink()
+    found = re.search(r"MEASURE:(\{.*?\}):END", proc.stdout, re.S)
+    assert found, f"the measurement did not run; stderr:\n{proc.stderr[-1500:]}"
+    result = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert sorted(result) == sorted("/" + p for p in pages), "some pages were not measured"
+    assert sum(r["n"] for r in result.values()) > 20, {p: r["n"] for p, r in result.items()}  # typeset, not empty
+    offenders = {p: r["wide"] for p, r in result.items() if r["wide"]}
     assert not offenders, f"display equations wider than the text column at 1400 px: {offenders}"
 
 

@@ -580,12 +580,21 @@ def test_nothing_hidden_in_feedback_or_logs(graded, feedback):
     assert "hidden checks failed" in failed and "values differ from the expected result" in failed
 
 
-def test_regrading_is_idempotent_and_exports(graded, tmp_path):
-    course, subs, results = graded["course"], graded["subs"], graded["results"]
+@pytest.fixture(scope="module")
+def regraded(graded):
+    """One second grading of assignment 1 for the good and the blank student, the good one's folder copied with
+    its link kept (a zip or a repository can hold links); shared by the two tests below (one grading run)."""
+    course, subs = graded["course"], graded["subs"]
     again = subs.parent / "again"
-    for student in ("good", "blank"):
-        shutil.copytree(subs / student, again / student)
-    for r in grading.autograde(again, root=course, assignments=[A1], timeout=CELL_TIMEOUT, verbose=False):
+    shutil.copytree(subs / "good" / A1, again / "good" / A1, symlinks=True)
+    shutil.copytree(subs / "blank" / A1, again / "blank" / A1)
+    return grading.autograde(again, root=course, assignments=[A1], timeout=CELL_TIMEOUT, verbose=False)
+
+
+def test_regrading_is_idempotent_and_exports(graded, regraded, tmp_path):
+    course, results = graded["course"], graded["results"]
+    assert sorted(r.student for r in regraded) == ["blank", "good"]
+    for r in regraded:
         assert r.score == results[(r.student, A1)].score
     out = tmp_path / "grades.csv"
     assert grading.main(["--root", str(course), "export", "--to", str(out)]) == 0
@@ -627,12 +636,10 @@ def test_the_grader_memory_stays_bounded_whatever_a_kernel_sends(graded):
     assert graded["peak_rss_kib"] < 3 * 2**20, f"grader peak RSS {graded['peak_rss_kib'] / 2**20:.2f} GiB"
 
 
-def test_links_in_submissions_are_not_followed_and_modes_are_unchanged(graded, tmp_path):
-    course, subs = graded["course"], graded["subs"]
-    again = tmp_path / "again"
-    shutil.copytree(subs / "good" / A1, again / "good" / A1, symlinks=True)
-    for r in grading.autograde(again, root=course, assignments=[A1], timeout=CELL_TIMEOUT, verbose=False):
-        assert r.score == r.max_score  # a regrade of a submission with a link in it
+def test_links_in_submissions_are_not_followed_and_modes_are_unchanged(graded, regraded):
+    course = graded["course"]
+    good = next(r for r in regraded if r.student == "good")
+    assert good.score == good.max_score  # a regrade of a submission with a link in it
     assert not (course / "submitted" / "good" / A1 / "solutions-link").exists()
     after = {str(p): p.lstat().st_mode for p in [course, *course.rglob("*")] if str(p) in graded["modes_before"]}
     assert after == graded["modes_before"]
