@@ -350,8 +350,9 @@ def test_no_display_equation_wider_than_the_column_at_1400px(site, server, tmp_p
     harness = site / "_measure_equations.html"
     harness.write_text(_MEASURE % json.dumps(["/" + p for p in pages]), encoding="utf-8")
     try:
-        proc = _chromium_run(f"{server}/{harness.name}", tmp_path, "--dump-dom", "--window-size=1450,950",
-                             budget_ms=120000)
+        proc = _chromium_run(
+            f"{server}/{harness.name}", tmp_path, "--dump-dom", "--window-size=1450,950", budget_ms=120000
+        )
     finally:
         harness.unlink()
     found = re.search(r"MEASURE:(\{.*?\}):END", proc.stdout, re.S)

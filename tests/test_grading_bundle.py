@@ -47,7 +47,7 @@ def tiny_course(tmp_path):
     return tmp_path
 
 
-def test_release_publishes_only_notebooks_and_check_flags_stray_files(tiny_course):
+def test_release_publishes_only_notebooks_and_check_flags_stray_files_and_source_edits(tiny_course):
     (tiny_course / "solutions" / "a01_forward_process" / "answer_key.txt").write_text("q_sample = ...")
     grading.release(root=tiny_course)
     released = sorted(p.name for p in (tiny_course / "exercises" / "a01_forward_process").iterdir())
@@ -59,3 +59,16 @@ def test_release_publishes_only_notebooks_and_check_flags_stray_files(tiny_cours
     with pytest.raises(RuntimeError, match="not fit to hand out"):
         write_bundle(tiny_course / "dist", root=tiny_course)
     assert not (tiny_course / "dist" / "dimedia-student-bundle.zip").exists()
+    # the release is generated once per process for the same sources: an edit of solutions/ is a new release
+    import nbformat
+
+    (tiny_course / "exercises" / "a01_forward_process" / "answer_key.txt").unlink()
+    source = tiny_course / "solutions" / "a01_forward_process" / "forward_process.ipynb"
+    nb = nbformat.read(str(source), as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("A new introduction."))
+    nbformat.write(nb, str(source))
+    assert grading.check_release(tiny_course) == ["out of date: exercises/a01_forward_process/forward_process.ipynb"]
+    grading.release(root=tiny_course)
+    assert grading.check_release(tiny_course) == []
+    released = (tiny_course / "exercises" / "a01_forward_process" / "forward_process.ipynb").read_text("utf-8")
+    assert "A new introduction." in released

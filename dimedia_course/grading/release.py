@@ -7,18 +7,26 @@ when anything hidden leaked into it.
 
 from __future__ import annotations
 
-import filecmp
+import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from dimedia_course.grading.settings import COURSE_ROOT, RELEASE_DIR, SOURCE_DIR, nbgrader_settings, run_nbgrader
+from dimedia_course.grading.settings import (
+    COURSE_ROOT,
+    RELEASE_DIR,
+    SETTINGS,
+    SOURCE_DIR,
+    nbgrader_settings,
+    run_nbgrader,
+)
 
 __all__ = [
     "LEAK_MARKERS",
     "check_release",
     "find_leaks",
+    "fresh_release",
     "generate_release",
     "list_assignments",
     "read_cells",
@@ -87,8 +95,12 @@ def release(assignments=None, *, root=COURSE_ROOT, out_dir=None) -> Path:
     selected = select_assignments(assignments, root)
     out_dir = Path(out_dir) if out_dir else root / RELEASE_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="dimedia-release-") as tmp:
-        generate_release(selected, root, out_dir, "sqlite:///" + os.path.join(tmp, "gradebook.db"))
+    files = fresh_release(selected, root)
+    for assignment in selected:  # what nbgrader's --force does: the assignment's release folder is replaced
+        shutil.rmtree(out_dir / assignment, ignore_errors=True)
+    for rel, data in files.items():
+        (out_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out_dir / rel).write_bytes(data)
     if not assignments:  # a full release also removes assignments deleted from solutions/
         for stale in out_dir.iterdir():
             if stale.is_dir() and stale.name not in selected:
@@ -97,6 +109,37 @@ def release(assignments=None, *, root=COURSE_ROOT, out_dir=None) -> Path:
     if leaks:
         raise RuntimeError("the release leaks hidden content:\n" + "\n".join(leaks))
     return out_dir
+
+
+#: Releases generated in this process, by :func:`_release_key`: a ``release`` followed by a ``check_release`` (or
+#: the check inside ``write_bundle``) costs one nbgrader run, not one each. nbgrader's output depends only on what
+#: the key hashes (each run gets a throw-away gradebook), so an edit of any source file is a new key.
+_FRESH: dict[str, dict[str, bytes]] = {}
+
+
+def _release_key(assignments, root: Path) -> str:
+    import nbgrader
+
+    digest = hashlib.sha256(repr((str(root), nbgrader.__version__, sorted(SETTINGS.items(), key=repr))).encode())
+    for assignment in sorted(assignments):
+        for path in sorted((root / SOURCE_DIR / assignment).rglob("*")):
+            if path.is_file():
+                digest.update(b"\0" + path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def fresh_release(assignments, root=COURSE_ROOT) -> dict[str, bytes]:
+    """The student release of ``assignments`` as nbgrader generates it from ``solutions/`` with a throw-away
+    gradebook: ``{"<assignment>/<file>": bytes}`` (notebooks only), made once per process for the same sources."""
+    root = Path(root).resolve()
+    key = _release_key(assignments, root)
+    if key not in _FRESH:
+        with tempfile.TemporaryDirectory(prefix="dimedia-release-") as tmp:
+            out = Path(tmp) / "release"
+            out.mkdir()
+            generate_release(list(assignments), root, out, "sqlite:///" + os.path.join(tmp, "gradebook.db"))
+            _FRESH[key] = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    return dict(_FRESH[key])
 
 
 def read_cells(path: Path) -> list:
@@ -155,19 +198,15 @@ def check_release(root=COURSE_ROOT) -> list[str]:
     An empty list means the release is up to date."""
     root = Path(root).resolve()
     problems = []
-    with tempfile.TemporaryDirectory(prefix="dimedia-check-") as tmp:
-        fresh = Path(tmp) / "release"
-        fresh.mkdir()
-        generate_release(list_assignments(root), root, fresh, "sqlite:///" + os.path.join(tmp, "gradebook.db"))
-        current = root / RELEASE_DIR
-        want = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file())
-        have = sorted(p.relative_to(current) for p in current.rglob("*") if p.is_file()) if current.is_dir() else []
-        for rel in sorted(set(want) - set(have)):
-            problems.append(f"missing from {RELEASE_DIR}/: {rel}")
-        for rel in sorted(set(have) - set(want)):
-            problems.append(f"not generated from {SOURCE_DIR}/ (stale or hand-made): {RELEASE_DIR}/{rel}")
-        for rel in sorted(set(want) & set(have)):
-            if not filecmp.cmp(fresh / rel, current / rel, shallow=False):
-                problems.append(f"out of date: {RELEASE_DIR}/{rel}")
+    fresh = fresh_release(list_assignments(root), root)
+    current = root / RELEASE_DIR
+    have = {p.relative_to(current).as_posix() for p in current.rglob("*") if p.is_file()} if current.is_dir() else set()
+    for rel in sorted(set(fresh) - have):
+        problems.append(f"missing from {RELEASE_DIR}/: {rel}")
+    for rel in sorted(have - set(fresh)):
+        problems.append(f"not generated from {SOURCE_DIR}/ (stale or hand-made): {RELEASE_DIR}/{rel}")
+    for rel in sorted(set(fresh) & have):
+        if (current / rel).read_bytes() != fresh[rel]:
+            problems.append(f"out of date: {RELEASE_DIR}/{rel}")
     problems += find_leaks(root / RELEASE_DIR, root / SOURCE_DIR)
     return problems
