@@ -24,6 +24,25 @@ def test_build_env_is_headless_and_uses_this_interpreter(tmp_path):
     assert env["PATH"].split(":")[0] == str(Path(build.sys.executable).parent)
 
 
+def test_build_kernels_show_inline_figures_and_print_no_localhost_tcp_notice(tmp_path):
+    """A kernel started with the build's environment: the figure is an inline PNG, and ipykernel's one-line notice
+    about unencrypted TCP (printed once per notebook otherwise) is the only thing silenced."""
+    import subprocess
+
+    code = (
+        "import nbformat, nbclient\n"
+        "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("
+        "'import matplotlib.pyplot as plt; plt.plot([1, 2])')])\n"
+        "nbclient.NotebookClient(nb, kernel_name='python3', timeout=120).execute()\n"
+        "print(sorted(k for o in nb.cells[0].outputs for k in o.get('data', {})))\n"
+    )
+    run = subprocess.run([build.sys.executable, "-c", code], env=build.build_env(tmp_path), capture_output=True,
+                         text=True, timeout=180)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "image/png" in run.stdout
+    assert "without encryption" not in run.stderr, run.stderr[-2000:]
+
+
 def test_remote_scripts_are_dropped():
     local = SimpleNamespace(filename="_static/x.js", attributes={})
     cdn = SimpleNamespace(filename="https://unpkg.com/thebe.js", attributes={})

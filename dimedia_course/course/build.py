@@ -58,6 +58,13 @@ def _kernel_profile(builddir: Path | None, root: Path = ROOT) -> Path:
         "c.IPKernelApp.matplotlib = 'inline'\n"
         "c.InlineBackend.figure_formats = {'png'}\n"
         "c.InlineBackend.rc = {'figure.dpi': 100}\n"
+        "# The build's kernels talk to it over localhost: ipykernel's notice that TCP is unencrypted (meant for\n"
+        "# remote kernels) would print once per notebook. Only that one message is dropped.\n"
+        "import logging\n"
+        "class _NoLocalTcpNotice(logging.Filter):\n"
+        "    def filter(self, record):\n"
+        "        return 'running over TCP without encryption' not in record.getMessage()\n"
+        "logging.getLogger('IPKernelApp').addFilter(_NoLocalTcpNotice())\n"
     )
     return ipython_dir
 
