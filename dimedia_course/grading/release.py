@@ -121,6 +121,8 @@ def _release_key(assignments, root: Path) -> str:
     import nbgrader
 
     digest = hashlib.sha256(repr((str(root), nbgrader.__version__, sorted(SETTINGS.items(), key=repr))).encode())
+    config = root / "nbgrader_config.py"  # nbgrader runs in root, so it reads this file too
+    digest.update(b"\0config\0" + (config.read_bytes() if config.is_file() else b""))
     for assignment in sorted(assignments):
         for path in sorted((root / SOURCE_DIR / assignment).rglob("*")):
             if path.is_file():
