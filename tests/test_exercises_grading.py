@@ -191,6 +191,18 @@ def _adversaries(course: Path, subs: Path):
             "for name in os.listdir('/tmp'):\n"
             "    if name.startswith('fill'):\n"
             "        os.remove('/tmp/' + name)\n"
+            "import ipykernel\n"
+            "own = os.path.dirname(ipykernel.get_connection_file())  # its folder on the host: the probe's home\n"
+            "try:\n"
+            "    for i in range(20):  # 640 MiB in files of 32 MiB\n"
+            "        with open(os.path.join(own, f'fill{i}'), 'wb') as f:\n"
+            "            f.write(bytes(32 * 2**20))\n"
+            "    print('FOLDER allowed')\n"
+            "except OSError as e:\n"
+            "    print('FOLDER blocked', e.errno)\n"
+            "for name in os.listdir(own):\n"
+            "    if name.startswith('fill'):\n"
+            "        os.remove(os.path.join(own, name))\n"
             "try:\n"
             "    big = bytearray(40 * 2**30); print('MEM allowed')\n"
             "except MemoryError:\n"
@@ -495,6 +507,8 @@ def test_sandbox_sees_nothing_of_the_course_and_cannot_write_or_connect(graded):
     limits = _outputs(course, "network_and_limits")
     assert "NET blocked" in limits and "MEM blocked" in limits and "PROCS stopped at" in limits, limits
     assert "TMP blocked 28" in limits, limits  # ENOSPC: the private /tmp is a size-limited tmpfs
+    if os.geteuid() == 0:  # graded by root: the kernel's folder on the host is a tmpfs of Limits.folder_bytes
+        assert "FOLDER blocked 28" in limits, limits
     out = _outputs(course, "calls_reference")
     assert "REFSOURCE" not in out and "No module named" in out, "the package copy holds no reference module"
 

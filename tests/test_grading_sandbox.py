@@ -218,3 +218,56 @@ def test_the_worker_started_per_submission_imports_neither_torch_nor_nbgrader():
     code = "import sys, dimedia_course.grading.worker; print(sorted({'torch', 'nbgrader'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"  # 1.4 s of imports saved for each of the submissions of a grading run
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can mount the kernel folder's tmpfs")
+def test_folder_quota_bounds_the_kernel_folder_and_is_released(tmp_path):
+    from dimedia_course.grading.sandbox import folder_quota, release_folder_quota
+
+    folder = tmp_path / "kernel"
+    folder.mkdir()
+    assert folder_quota(folder, 2**20)
+    try:
+        options = next(line.split()[3] for line in open("/proc/mounts") if line.split()[1] == str(folder))
+        assert {"nosuid", "nodev", "noexec"} <= set(options.split(",")), options
+        with pytest.raises(OSError) as full, open(folder / "fill", "wb") as f:
+            f.write(bytes(2 * 2**20))
+            f.flush()
+        assert full.value.errno == 28  # ENOSPC: the quota, not the host's disk
+    finally:
+        release_folder_quota(folder)
+    assert not os.path.ismount(folder) and not (folder / "fill").exists()  # the host folder underneath is empty
+    release_folder_quota(folder)  # a second release is harmless
+
+
+def test_cpu_cgroups_share_the_cpu_between_sandboxes_not_threads(tmp_path):
+    """Two sandboxes on one core, one with six busy processes and one with a single one: each cgroup gets about
+    half the core (without the cgroups the six would take about six sevenths)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from dimedia_course.grading.sandbox import cpu_cgroup, release_cgroup
+
+    groups = [cpu_cgroup(f"dimedia-test-{os.getpid()}-{i}") for i in range(2)]
+    if None in groups or shutil.which("taskset") is None:
+        pytest.skip("no writable cpu cgroup (or no taskset) here")
+    busy = "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass\nprint(time.process_time())"
+    try:
+        procs = []
+        for group, copies in zip(groups, (6, 1), strict=True):
+            (tmp_path / "k").mkdir(exist_ok=True)
+            with pytest.warns(RuntimeWarning, match="WITHOUT a sandbox"):
+                argv, _ = kernel_command(tmp_path / "k", tmp_path, isolation="none", limits=Limits(), cgroups=[group])
+            join = argv[: argv.index(sys.executable)]  # the sh prefix that joins the cgroups
+            for _ in range(copies):
+                cmd = ["taskset", "-c", "0", *join, sys.executable, "-c", busy]
+                procs.append((group, subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)))
+        cpu = {str(g): 0.0 for g in groups}
+        for group, proc in procs:
+            cpu[str(group)] += float(proc.communicate(timeout=30)[0])
+    finally:
+        for group in groups:
+            release_cgroup(group)
+    many, one = cpu[str(groups[0])], cpu[str(groups[1])]
+    assert many < 2.0 * one, (many, one)  # by thread it would be 6 x

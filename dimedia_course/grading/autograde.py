@@ -44,7 +44,14 @@ from dimedia_course.grading.messages import (
     unreadable_banner,
 )
 from dimedia_course.grading.release import generate_release, list_assignments, select_assignments
-from dimedia_course.grading.sandbox import ISOLATIONS, Limits, available_isolation, release_cgroup
+from dimedia_course.grading.sandbox import (
+    ISOLATIONS,
+    Limits,
+    available_isolation,
+    folder_quota,
+    release_cgroup,
+    release_folder_quota,
+)
 from dimedia_course.grading.settings import COURSE_ID, COURSE_ROOT
 
 # dimedia_course.grading.checks (it needs torch) is imported in the functions that use it: the worker, started once
@@ -188,6 +195,7 @@ class _Job:
     finished: float = 0.0
     banner: str = ""  # first cell of the feedback when the notebook could not be read
     timestamp: object = None  # when it was handed in (timestamp.txt, else the notebook's modification time)
+    folder_bytes: int = 0  # size of the tmpfs mounted on the kernel's folder while it runs (0: none)
 
 
 def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _Assignment:
@@ -281,9 +289,11 @@ def _make_job(root, tmp, index, student, assignment: _Assignment, original: Path
     (job / "job.json").write_text(json.dumps({"notebook": name, **config}), encoding="utf-8")
     shutil.copy(assignment.given, job / "given.pt")  # the worker hands it to the kernel when the checks run
     (job / "stub").symlink_to(assignment.stub)
+    sandboxed = config["isolation"] != "none"
     return _Job(
-        student, assignment.name, original, job, notes, banner=banner, timestamp=_handed_in(original, source_path)
-    )
+        student, assignment.name, original, job, notes, banner=banner, timestamp=_handed_in(original, source_path),
+        folder_bytes=Limits(**config["limits"]).folder_bytes if sandboxed else 0,
+    )  # fmt: skip
 
 
 def _handed_in(original: Path, notebook: Path):
@@ -307,6 +317,9 @@ def _handed_in(original: Path, notebook: Path):
 def _run_worker(job: _Job, wall_seconds: int) -> _Job:
     start = time.monotonic()
     job.started = time.time()
+    if job.folder_bytes and not folder_quota(job.dir / "kernel", job.folder_bytes):
+        job.folder_bytes = 0  # not root: the kernel's folder is on the host's disk (threat model)
+        job.notes.append("no tmpfs could be mounted: the kernel's folder had no size limit")
     with open(job.dir / "worker.log", "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dimedia_course.grading.worker", str(job.dir)],
@@ -324,8 +337,7 @@ def _run_worker(job: _Job, wall_seconds: int) -> _Job:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     with contextlib.suppress(OSError):
-        cgroup = (job.dir / "cgroup.txt").read_text(encoding="utf-8").strip()
-        if cgroup:
+        for cgroup in (job.dir / "cgroup.txt").read_text(encoding="utf-8").split():
             release_cgroup(cgroup)
     job.seconds = time.monotonic() - start
     job.finished = time.time()
@@ -436,6 +448,8 @@ def _events(job: _Job) -> list[str]:
     notes = []
     if str(result.get("process_limit", "cgroup")).startswith("none"):
         notes.append("no pids cgroup could be created: the number of processes was not limited")
+    if str(result.get("cpu_share", "cgroup")).startswith("none"):
+        notes.append("no cpu cgroup could be created: parallel submissions shared the CPU by thread")
     passes = result.get("passes", [])
     if len(passes) > 1:
         stop = passes[0].get("failed_at")
@@ -646,18 +660,23 @@ def autograde(
                 )
         order = {id(job): i for i, (job, _) in enumerate(jobs)}
         done = {}
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_run_worker, job, limit) for job, limit in jobs]
-            for future in as_completed(futures):
-                job = future.result()
-                result = _record(root, db_url, job, prepared[job.assignment])
-                done[order[id(job)]] = result
-                if verbose:
-                    status = "ok" if result.ok else "INCOMPLETE"
-                    print(
-                        f"{printable(result.student):>20} {result.assignment:<28} {result.score:6g} / "
-                        f"{result.max_score:<6g} {status:10} {result.seconds:5.1f} s  "
-                        f"{printable('; '.join(result.notes))[:300]}"
-                    )
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(_run_worker, job, limit) for job, limit in jobs]
+                for future in as_completed(futures):
+                    job = future.result()
+                    result = _record(root, db_url, job, prepared[job.assignment])
+                    release_folder_quota(job.dir / "kernel")  # its probe values are read
+                    done[order[id(job)]] = result
+                    if verbose:
+                        status = "ok" if result.ok else "INCOMPLETE"
+                        print(
+                            f"{printable(result.student):>20} {result.assignment:<28} {result.score:6g} / "
+                            f"{result.max_score:<6g} {status:10} {result.seconds:5.1f} s  "
+                            f"{printable('; '.join(result.notes))[:300]}"
+                        )
+        finally:  # whatever failed: no tmpfs stays mounted below the temporary folder being removed
+            for job, _ in jobs:
+                release_folder_quota(job.dir / "kernel")
         results = [done[i] for i in sorted(done)]
     return results

@@ -40,7 +40,10 @@ __all__ = [
     "available_isolation",
     "kernel_command",
     "give_to_sandbox_user",
+    "folder_quota",
+    "release_folder_quota",
     "pids_cgroup",
+    "cpu_cgroup",
     "release_cgroup",
     "stub_package",
 ]
@@ -59,6 +62,7 @@ class Limits:
     memory_bytes: int = 6 * 2**30
     file_bytes: int = 64 * 2**20
     tmp_bytes: int = 256 * 2**20  # size of the private /tmp (a tmpfs: memory)
+    folder_bytes: int = 256 * 2**20  # size of the kernel's own folder on the host (a tmpfs where root grades)
     processes: int = 256
     open_files: int = 512
 
@@ -305,6 +309,25 @@ def give_to_sandbox_user(folder) -> None:
     os.chmod(folder, 0o700)
 
 
+def folder_quota(folder, size_bytes: int) -> bool:
+    """Mount a tmpfs of ``size_bytes`` (``nosuid,nodev,noexec``) on ``folder``, the kernel's folder: the one
+    place on the host a kernel can write. Filling it fills neither the grader's disk nor a neighbour's job.
+    Needs root; True if mounted, False where the grader cannot mount (then only the file size limit binds)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    opts = f"size={int(size_bytes)},mode=0700,nosuid,nodev,noexec"
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", opts, "dimedia-job", str(folder)], capture_output=True, check=False
+    )
+    return done.returncode == 0
+
+
+def release_folder_quota(folder) -> None:
+    """Unmount the tmpfs of :func:`folder_quota` (lazily: a dying kernel may still hold a file open)."""
+    if os.path.ismount(folder):
+        subprocess.run(["umount", "--lazy", str(folder)], capture_output=True, check=False)
+
+
 def pids_cgroup(name: str, limit: int) -> Path | None:
     """A fresh cgroup that allows at most ``limit`` processes (the ``pids`` controller, cgroup v1 or v2), or
     None where none can be created. ``RLIMIT_NPROC`` does not bind processes that run as root outside the
@@ -328,6 +351,30 @@ def pids_cgroup(name: str, limit: int) -> Path | None:
     return None
 
 
+def cpu_cgroup(name: str) -> Path | None:
+    """A fresh cgroup of the ``cpu`` controller with the default weight (``cpu.shares`` 1024 in cgroup v1,
+    ``cpu.weight`` 100 in v2), or None where none can be created. The scheduler then shares the CPU between
+    sandboxes, not between their threads: a kernel that starts a hundred busy threads gets the time of one job,
+    and an honest neighbour keeps its share."""
+    candidates = [(Path("/sys/fs/cgroup/cpu"), "cpu.shares", "1024")]
+    unified = Path("/sys/fs/cgroup")
+    with contextlib.suppress(OSError):
+        if "cpu" in (unified / "cgroup.subtree_control").read_text().split():
+            candidates.append((unified, "cpu.weight", "100"))
+    for base, knob, value in candidates:
+        if not (base / "cgroup.procs").exists() or not os.access(base, os.W_OK):
+            continue
+        path = base / name
+        try:
+            path.mkdir(exist_ok=True)
+            (path / knob).write_text(value)
+            return path
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+    return None
+
+
 def release_cgroup(path) -> None:
     """Remove a cgroup made by :func:`pids_cgroup` once its processes are gone (a few tries)."""
     if path is None:
@@ -342,19 +389,22 @@ def release_cgroup(path) -> None:
             time.sleep(0.1)
 
 
-def kernel_command(shared, stub, *, isolation: str, limits: Limits, cgroup=None) -> tuple[list[str], dict]:
+def kernel_command(shared, stub, *, isolation: str, limits: Limits, cgroups=()) -> tuple[list[str], dict]:
     """``(argv, env)`` of a kernelspec that starts an IPython kernel inside the sandbox.
 
     The kernel talks to the grader's notebook client over Unix sockets in ``shared`` (the only writable
     folder it shares with the grader, bound at the same path); ``stub`` holds the package copy made by
-    :func:`stub_package`. ``argv`` contains jupyter's ``{connection_file}`` placeholder. With ``cgroup`` (from
-    :func:`pids_cgroup`) the sandbox starts inside it.
+    :func:`stub_package`. ``argv`` contains jupyter's ``{connection_file}`` placeholder. The sandbox starts
+    inside each of ``cgroups`` (from :func:`pids_cgroup` and :func:`cpu_cgroup`), or not at all.
     """
     if isolation not in ISOLATIONS:
         raise ValueError(f"isolation: expected one of {ISOLATIONS}, got {isolation!r}")
     shared, stub = str(Path(shared).resolve()), str(Path(stub).resolve())
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    enter = [] if cgroup is None else ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(cgroup)]
+    cgroups = [str(c) for c in cgroups if c is not None]
+    # sh's $1 is how many cgroups follow; it joins each (failing loudly) and then becomes the sandbox
+    join = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs" || exit 1; shift; n=$((n-1)); done'
+    enter = ["sh", "-c", join + '; exec "$@"', "join-cgroups", str(len(cgroups)), *cgroups] if cgroups else []
     if isolation == "bwrap":
         cmd = _bwrap_prefix(stub=stub, shared=shared, tmp_bytes=limits.tmp_bytes)
         drop = _drop_privileges()

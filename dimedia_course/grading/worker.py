@@ -303,7 +303,7 @@ def reset_kernel_folder(folder: Path) -> None:
 def main(argv=None) -> int:
     import nbformat
 
-    from dimedia_course.grading.sandbox import Limits, kernel_command, pids_cgroup
+    from dimedia_course.grading.sandbox import Limits, cpu_cgroup, kernel_command, pids_cgroup
 
     job = Path((argv or sys.argv[1:])[0])
     config = json.loads((job / "job.json").read_text(encoding="utf-8"))
@@ -316,9 +316,12 @@ def main(argv=None) -> int:
     spec = json.loads((job / "spec.json").read_text(encoding="utf-8"))
     (job / "kernel" / "probe").mkdir(parents=True, exist_ok=True)
     cgroup = pids_cgroup(f"dimedia-grading-{os.getpid()}", limits.processes)
-    (job / "cgroup.txt").write_text(str(cgroup or ""), encoding="utf-8")  # the grader removes it if we are killed
+    cpu = cpu_cgroup(f"dimedia-grading-{os.getpid()}")
+    cgroups = [c for c in (cgroup, cpu) if c is not None]
+    # the grader removes them if we are killed
+    (job / "cgroup.txt").write_text("\n".join(map(str, cgroups)), encoding="utf-8")
     argv_k, env = kernel_command(
-        job / "kernel", job / "stub", isolation=config["isolation"], limits=limits, cgroup=cgroup
+        job / "kernel", job / "stub", isolation=config["isolation"], limits=limits, cgroups=cgroups
     )
     spec_dir = job / "kernelspec" / "dimedia-sandbox"
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -347,6 +350,7 @@ def main(argv=None) -> int:
                 {"events": second.events, "finished": second.finished, "failed_at": second.failed_at}
             )
     result["process_limit"] = "cgroup" if cgroup else "none (no writable pids cgroup)"
+    result["cpu_share"] = "cgroup" if cpu else "none (no writable cpu cgroup: the host's scheduler shares by thread)"
     (job / "result.json").write_text(json.dumps(result), encoding="utf-8")
     return 0  # the grader removes the cgroup once this process (which reaps the sandbox) has exited
 
