@@ -154,3 +154,64 @@ def test_every_test_cell_has_a_hint_that_names_no_input():
                 }
                 assert not (numbers - trivial) & words, (assignment, gid, (numbers - trivial) & words)
                 assert not any(len(ln.strip()) > 12 and ln.strip() in hint for ln in case.setup.splitlines())
+
+
+# The release's visible tests catch at least this many of each bank's wrong answers (in-process run of the
+# set-up cell, the solution cells and the visible test cells). Raise a floor when a visible test is added.
+VISIBLE_CATCH_FLOOR = {
+    "a01_forward_process": 14,
+    "a02_ddpm_loss_sampling": 23,
+    "a03_ddim_inversion": 11,
+    "a04_guidance": 8,
+    "a05_latent_diffusion": 9,
+    "a06_anomaly_detection": 12,
+    "a07_flow_matching": 12,
+}
+
+
+def _visible_failures(assignment_, replace: dict) -> list[str]:
+    """Test cells of the solution notebook that fail (or error) when the solution functions in ``replace``
+    ({function name: source}) take the place of the instructor's; only the set-up cell and the solution and
+    test cells run."""
+    import contextlib
+    import io
+    import warnings
+
+    name, checks, *_ = assignment_
+    nb = nbformat.read(COURSE_ROOT / "solutions" / name / checks.notebook, as_version=4)
+    ns, failed, setup_done = {}, [], False
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code":
+            continue
+        if meta.get("solution"):
+            defined = re.findall(r"^def (\w+)\(", cell.source, flags=re.M)
+            sources = [cell.source] + [replace[d] for d in defined if d in replace]  # replacements win
+        elif meta.get("grade") or not setup_done:
+            sources, setup_done = [cell.source], True
+        else:
+            continue  # demos and plots
+        for source in sources:
+            try:
+                with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    exec(source, ns)  # noqa: S102 (the course's own notebook)
+            except Exception as error:  # noqa: BLE001 (a failing visible test is the datum)
+                failed.append(f"{meta.get('grade_id', 'set-up')}: {type(error).__name__}")
+    return failed
+
+
+def test_visible_tests_pass_correct_answers_and_catch_common_mistakes(assignment):
+    """Honest students learn before they hand in: every correct answer of the bank passes the visible tests,
+    and the visible tests catch at least the floor of the bank's wrong answers."""
+    name, _, solution, bank, *_ = assignment
+    assert _visible_failures(assignment, {}) == [], "the instructor solution fails a visible test"
+    for label, replacement in bank.CORRECT.items():
+        assert _visible_failures(assignment, replacement) == [], f"correct answer {label!r} fails a visible test"
+    caught = 0
+    for function, edits in bank.WRONG.values():
+        source = solution[function]
+        for old, new in edits:
+            source = source.replace(old, new)
+        caught += bool(_visible_failures(assignment, {function: source}))
+    assert caught >= VISIBLE_CATCH_FLOOR[name], f"visible tests catch {caught} of {len(bank.WRONG)} wrong answers"
