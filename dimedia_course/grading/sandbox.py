@@ -328,39 +328,15 @@ def release_folder_quota(folder) -> None:
         subprocess.run(["umount", "--lazy", str(folder)], capture_output=True, check=False)
 
 
-def pids_cgroup(name: str, limit: int) -> Path | None:
-    """A fresh cgroup that allows at most ``limit`` processes (the ``pids`` controller, cgroup v1 or v2), or
-    None where none can be created. ``RLIMIT_NPROC`` does not bind processes that run as root outside the
-    sandbox's user namespace, so the process limit of a sandbox comes from here."""
-    candidates = [Path("/sys/fs/cgroup/pids")]
+def _fresh_cgroup(name: str, controller: str, v1: tuple[str, str], v2: tuple[str, str]) -> Path | None:
+    """A cgroup ``name`` of ``controller`` with one setting written (``v1`` = (file, value) under
+    ``/sys/fs/cgroup/<controller>``, else ``v2`` where the unified root delegates the controller), or None
+    where none can be created."""
     unified = Path("/sys/fs/cgroup")
+    candidates = [(unified / controller, *v1)]
     with contextlib.suppress(OSError):
-        if "pids" in (unified / "cgroup.subtree_control").read_text().split():
-            candidates.append(unified)
-    for base in candidates:
-        if not (base / "cgroup.procs").exists() or not os.access(base, os.W_OK):
-            continue
-        path = base / name
-        try:
-            path.mkdir(exist_ok=True)
-            (path / "pids.max").write_text(str(int(limit)))
-            return path
-        except OSError:
-            with contextlib.suppress(OSError):
-                path.rmdir()
-    return None
-
-
-def cpu_cgroup(name: str) -> Path | None:
-    """A fresh cgroup of the ``cpu`` controller with the default weight (``cpu.shares`` 1024 in cgroup v1,
-    ``cpu.weight`` 100 in v2), or None where none can be created. The scheduler then shares the CPU between
-    sandboxes, not between their threads: a kernel that starts a hundred busy threads gets the time of one job,
-    and an honest neighbour keeps its share."""
-    candidates = [(Path("/sys/fs/cgroup/cpu"), "cpu.shares", "1024")]
-    unified = Path("/sys/fs/cgroup")
-    with contextlib.suppress(OSError):
-        if "cpu" in (unified / "cgroup.subtree_control").read_text().split():
-            candidates.append((unified, "cpu.weight", "100"))
+        if controller in (unified / "cgroup.subtree_control").read_text().split():
+            candidates.append((unified, *v2))
     for base, knob, value in candidates:
         if not (base / "cgroup.procs").exists() or not os.access(base, os.W_OK):
             continue
@@ -373,6 +349,21 @@ def cpu_cgroup(name: str) -> Path | None:
             with contextlib.suppress(OSError):
                 path.rmdir()
     return None
+
+
+def pids_cgroup(name: str, limit: int) -> Path | None:
+    """A fresh cgroup that allows at most ``limit`` processes (the ``pids`` controller, cgroup v1 or v2), or
+    None where none can be created. ``RLIMIT_NPROC`` does not bind processes that run as root outside the
+    sandbox's user namespace, so the process limit of a sandbox comes from here."""
+    return _fresh_cgroup(name, "pids", ("pids.max", str(int(limit))), ("pids.max", str(int(limit))))
+
+
+def cpu_cgroup(name: str) -> Path | None:
+    """A fresh cgroup of the ``cpu`` controller with the default weight (``cpu.shares`` 1024 in cgroup v1,
+    ``cpu.weight`` 100 in v2), or None where none can be created. The scheduler then shares the CPU between
+    sandboxes, not between their threads: a kernel that starts a hundred busy threads gets the time of one job,
+    and an honest neighbour keeps its share."""
+    return _fresh_cgroup(name, "cpu", ("cpu.shares", "1024"), ("cpu.weight", "100"))
 
 
 def release_cgroup(path) -> None:
