@@ -82,3 +82,22 @@ def test_gradients_flow():
     out = model(torch.randn(2, 1, 16, 16), torch.tensor([3, 4]), torch.tensor([0, 1]))
     out.pow(2).mean().backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_weights_are_channels_last_and_outputs_match_the_contiguous_layout():
+    """The layout (a CPU speed-up for sampling) changes no result beyond float rounding and returns a contiguous
+    tensor, also after load_state_dict."""
+    torch.manual_seed(0)
+    net = SmallUNet(in_channels=1, out_channels=1, base_channels=8).eval()
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in net.parameters() if p.ndim == 4)
+    plain = SmallUNet(in_channels=1, out_channels=1, base_channels=8).eval().to(memory_format=torch.contiguous_format)
+    plain.load_state_dict(net.state_dict())
+    assert all(p.is_contiguous() for p in plain.parameters())
+    x, t = torch.randn(3, 1, 16, 16), torch.tensor([1, 500, 999])
+    with torch.no_grad():
+        out, ref = net(x, t), plain(x, t)
+    assert out.is_contiguous() and out.shape == (3, 1, 16, 16)
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    again = SmallUNet(in_channels=1, out_channels=1, base_channels=8)
+    again.load_state_dict(plain.state_dict())  # a contiguous state dict keeps the channels-last layout
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in again.parameters() if p.ndim == 4)
