@@ -40,10 +40,12 @@ def _check_plain(value, where: str) -> None:
 
 def save_atomically(obj, path) -> Path:
     """``torch.save(obj, path)`` through a temporary file in the same folder and :func:`os.replace`, so that a
-    kill leaves the previous file or the new one, never half of one. Parent folders are created; returns the path."""
+    kill leaves the previous file or the new one, never half of one; the temporary file is named after the
+    process, so two processes writing the same path at once each replace it whole. Parent folders are created;
+    returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         torch.save(obj, str(tmp))
         os.replace(tmp, path)

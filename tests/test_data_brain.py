@@ -69,3 +69,32 @@ def test_mni152_volumes_are_augmented_cubes_of_the_brain():
     assert torch.equal(plain[0], plain[1])
     with pytest.raises(ValueError, match="size"):
         mni152_volumes(n=1, size=4)
+
+
+def test_template_cache_holds_what_nilearn_gives_and_survives_a_broken_file(tmp_path, monkeypatch):
+    """The on-disk cache of the template: its values are nilearn's (read here independently), a corrupted cache
+    file is computed again and repaired, and an unwritable cache folder only skips the cache."""
+    import numpy as np
+    from nilearn.datasets import load_mni152_template
+
+    from dimedia_course.data import brain
+
+    monkeypatch.setenv("DIMEDIA_DATA", str(tmp_path / "data"))
+    brain._mni152_volumes.cache_clear()
+    try:
+        cache = brain.mni152_cache_file(2)
+        assert cache.parent == tmp_path / "data" / "mni152" and not cache.exists()
+        t1 = mni152_volume(2)
+        assert cache.is_file() and [p.name for p in cache.parent.iterdir()] == [cache.name]  # no temporary left
+        oracle = np.asarray(load_mni152_template(resolution=2).get_fdata(), dtype=np.float64)
+        np.testing.assert_allclose(t1.double().numpy(), oracle / oracle.max() * 2 - 1, atol=1e-6)
+        brain._mni152_volumes.cache_clear()
+        assert torch.equal(mni152_volume(2), t1)  # read back from the file
+        cache.write_bytes(b"not a checkpoint")
+        brain._mni152_volumes.cache_clear()
+        assert torch.equal(mni152_volume(2), t1) and torch.load(cache, weights_only=True)["t1"].shape == t1.shape
+        monkeypatch.setenv("DIMEDIA_DATA", "/proc/no-such-folder")  # cannot be created
+        brain._mni152_volumes.cache_clear()
+        assert torch.equal(mni152_volume(2), t1)
+    finally:
+        brain._mni152_volumes.cache_clear()

@@ -13,7 +13,14 @@ Nothing here downloads anything:
 All images are float32 ``(N, 1, H, W)`` tensors scaled to ``[-1, 1]``.
 """
 
-from dimedia_course.data.brain import augment_slices, brain_mask, mni152_slices, mni152_volume, mni152_volumes
+from dimedia_course.data.brain import (
+    augment_slices,
+    brain_mask,
+    mni152_cache_file,
+    mni152_slices,
+    mni152_volume,
+    mni152_volumes,
+)
 from dimedia_course.data.dicom import pydicom_test_images
 from dimedia_course.data.lesions import add_synthetic_lesions, brain_lesion_dataset, make_lesion_dataset
 from dimedia_course.data.loaders import (
@@ -44,6 +51,7 @@ __all__ = [
     "mni152_slices",
     "mni152_volume",
     "mni152_volumes",
+    "mni152_cache_file",
     "augment_slices",
     "brain_mask",
     "shepp_logan",
