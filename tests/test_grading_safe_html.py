@@ -99,3 +99,67 @@ def test_contents_list_names_each_test_cell(tmp_path):
     localise_page(page)
     text = page.read_text(encoding="utf-8")
     assert "Test cell" not in text and ">Test: q sample</a>" in text and ">Test: alphas cumprod</a>" in text
+
+
+def _injected_page(tmp_path):
+    """A rendered page with what a sanitiser bug would let through: an inline script and a remote image."""
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell("# Notes $x_t^2$"))
+    exporter = HTMLExporter(template_name="classic")
+    exporter.register_preprocessor(SanitizeStudentContent)
+    html, _ = exporter.from_notebook_node(nb)
+    html = html.replace(
+        "</body>",
+        "<script>document.body.setAttribute('data-pwned', '1')</script><img src='https://example.org/x.png'></body>",
+    )
+    path = tmp_path / "page.html"
+    path.write_text(html, encoding="utf-8")
+    localise_page(path)
+    return path
+
+
+def test_policy_comes_first_and_allows_only_the_pages_own_inline_script(tmp_path):
+    import base64
+    import hashlib
+    import re
+
+    html = _injected_page(tmp_path).read_text(encoding="utf-8")
+    head = html[html.index("<head") :]
+    first = re.search(r"<head[^>]*>\s*(<[^>]+>)", head).group(1)
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', first).group(1)
+    assert "default-src 'none'" in policy and "form-action 'none'" in policy and "connect-src 'none'" in policy
+    allowed = set(re.findall(r"'sha256-([^']+)'", policy))
+    parsed = _Tags()
+    parsed.feed(html)
+    digests = {base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() for s in parsed.scripts if s.strip()}
+    injected = base64.b64encode(hashlib.sha256(b"document.body.setAttribute('data-pwned', '1')").digest()).decode()
+    assert injected in digests and injected not in allowed  # the injected script is in the page, not allowed
+    assert allowed == (digests - {injected} if MATHJAX_DIR is not None else set())
+
+
+def test_in_a_browser_a_script_past_the_sanitiser_does_not_run_and_mathjax_does(tmp_path):
+    import re
+    import shutil
+    import subprocess
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if exe is None:
+        pytest.skip("headless Chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    page = _injected_page(tmp_path)
+
+    def body(path, profile):
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+        cmd = [exe, *flags, f"--user-data-dir={tmp_path / profile}", "--virtual-time-budget=10000", "--dump-dom"]
+        dom = subprocess.run([*cmd, path.as_uri()], capture_output=True, text=True, timeout=120).stdout
+        return re.search(r"<body[^>]*>", dom).group(0), dom
+
+    tag, dom = body(page, "p1")
+    assert "data-pwned" not in tag, "the policy did not stop the injected script"
+    if MATHJAX_DIR is not None:
+        assert "<mjx-container" in dom, "MathJax did not typeset under the policy"
+    control = tmp_path / "control" / "page.html"  # the same page without the policy: the script runs
+    control.parent.mkdir()
+    control.write_text(re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page.read_text()), "utf-8")
+    assert 'data-pwned="1"' in body(control, "p2")[0]

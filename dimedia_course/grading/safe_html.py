@@ -12,12 +12,17 @@ nbconvert preprocessor, run by ``python -m dimedia_course.grading feedback``)
 After rendering, :func:`localise_page` removes every script loaded from the internet (nbconvert's jQuery,
 require.js and mermaid, which the sanitised page does not need), replaces the MathJax 2 block that loads
 from a CDN with MathJax 3 copied beside the page (``mathjax/``, from the ``sphinx-mathjax-offline`` package
-the book uses) so formulas render offline, and names the test cells of nbgrader's contents list after
-their grade ids (instead of "Test cell" five times).
+the book uses) so formulas render offline, names the test cells of nbgrader's contents list after
+their grade ids (instead of "Test cell" five times), and puts a Content Security Policy first in the page's
+head (:func:`content_security_policy`): should anything slip through the sanitiser, the browser still runs
+no script but the page's own MathJax set-up (allowed by its hash) and MathJax's files beside the page, loads
+nothing from the network and sends no form anywhere.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -30,6 +35,7 @@ __all__ = [
     "SanitizeStudentContent",
     "clean",
     "clean_markdown",
+    "content_security_policy",
     "localise_page",
     "sanitise_output",
     "section_name",
@@ -43,6 +49,8 @@ _REMOTE_SCRIPT = re.compile(r"<script[^>]*\ssrc=[\"']?https?://[^>]*>\s*</script
 _REMOTE_MODULE = re.compile(
     r"<script[^>]*>(?:(?!</script>).)*\bfrom\s+['\"]https?://(?:(?!</script>).)*</script>", re.DOTALL
 )
+_HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
+_MATHJAX_CONFIG = re.compile(r"<script>(.*?)</script>", re.DOTALL)  # the inline part of _MATHJAX_LOCAL
 _MATHJAX_BLOCK = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.DOTALL)
 MATHJAX_FILES = ("tex-svg.js", "ui/safe.js")
 _MATHJAX_LOCAL = """<!-- MathJax 3, bundled beside this page (no internet needed) -->
@@ -134,8 +142,24 @@ def section_name(grade_id: str) -> str:
     return f"Test: {words or grade_id}"
 
 
+def content_security_policy(inline_scripts=()) -> str:
+    """The policy of a feedback page: scripts only from the page's own folder (MathJax) and the inline scripts
+    given (by their SHA-256, CSP level 2), inline styles and ``data:`` images and fonts (nbconvert's page and
+    MathJax's output use them); nothing else, no network, no forms, no frames, no plugins, no ``<base>``."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(code.encode("utf-8")).digest()).decode("ascii") + "'"
+        for code in inline_scripts
+    )
+    return (
+        f"default-src 'none'; script-src 'self' {hashes}".rstrip()
+        + "; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'none'; "
+        "frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+
 def localise_page(html_path) -> None:
-    """No script from the internet in a rendered feedback page; MathJax copied beside it (see module)."""
+    """No script from the internet in a rendered feedback page; MathJax copied beside it; a Content Security
+    Policy first in its head (see module)."""
     path = Path(html_path)
     text = path.read_text(encoding="utf-8")
     text = _REMOTE_MODULE.sub("", _REMOTE_SCRIPT.sub("", text))
@@ -148,4 +172,9 @@ def localise_page(html_path) -> None:
             shutil.copyfile(MATHJAX_DIR / name, target)
     else:
         text = _MATHJAX_BLOCK.sub("<!-- MathJax not installed: formulas are shown as TeX -->", text)
+    own = [_MATHJAX_CONFIG.search(_MATHJAX_LOCAL).group(1)] if MATHJAX_DIR is not None else []
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{content_security_policy(own)}">'
+    text, found = _HEAD.subn(lambda m: m.group(0) + "\n" + policy, text, count=1)
+    if not found:
+        text = policy + "\n" + text
     path.write_text(text, encoding="utf-8")
