@@ -7,8 +7,9 @@ can show nothing that students do not already have.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
+
+from dimedia_course.grading.cells import grade_id, is_answer, is_test, points
 
 __all__ = ["RELEASE_DIR", "release_notebook", "graded_parts", "render_parts"]
 
@@ -28,16 +29,16 @@ def release_notebook(assignment: str, release_dir: Path = RELEASE_DIR) -> Path:
 def graded_parts(assignment: str, release_dir: Path = RELEASE_DIR) -> list[dict]:
     """The autograded test cells in order: ``[{"grade_id", "points", "implements"}]``, where ``implements`` is
     the function the student writes in the answer cell just before the test (its ``def`` name)."""
-    cells = json.loads(release_notebook(assignment, release_dir).read_text(encoding="utf-8"))["cells"]
+    import nbformat
+
+    cells = nbformat.read(str(release_notebook(assignment, release_dir)), as_version=4).cells
     parts, last_function = [], None
     for cell in cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        source = "".join(cell.get("source", []))
-        if meta.get("solution") and cell["cell_type"] == "code":
-            names = [ln.split("(")[0][4:].strip() for ln in source.splitlines() if ln.startswith("def ")]
+        if is_answer(cell) and cell.cell_type == "code":
+            names = [ln.split("(")[0][4:].strip() for ln in cell.source.splitlines() if ln.startswith("def ")]
             last_function = names[0] if names else None
-        if meta.get("grade") and cell["cell_type"] == "code":
-            parts.append({"grade_id": meta["grade_id"], "points": meta.get("points", 0), "implements": last_function})
+        if is_test(cell) and cell.cell_type == "code":
+            parts.append({"grade_id": grade_id(cell), "points": points(cell), "implements": last_function})
     return parts
 
 
@@ -48,12 +49,12 @@ def render_parts(assignment: str, release_dir: Path = RELEASE_DIR):
     parts = graded_parts(assignment, release_dir)
     rows = "".join(
         f"<tr><td>{i}</td><td><code>{html.escape(p['implements'] or '')}</code></td>"
-        f"<td><code>{html.escape(p['grade_id'])}</code></td><td>{p['points']}</td></tr>"
+        f"<td><code>{html.escape(p['grade_id'])}</code></td><td>{p['points']:g}</td></tr>"
         for i, p in enumerate(parts, 1)
     )
     total = sum(p["points"] for p in parts)
     return HTML(
         '<table class="dimedia-schedule"><thead><tr><th>#</th><th>You implement</th><th>Graded by</th>'
         f"<th>Points</th></tr></thead><tbody>{rows}<tr><td></td><td><strong>Total</strong></td><td></td>"
-        f"<td><strong>{total}</strong></td></tr></tbody></table>"
+        f"<td><strong>{total:g}</strong></td></tr></tbody></table>"
     )

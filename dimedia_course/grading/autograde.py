@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dimedia_course.grading.allowlist import package_copy
+from dimedia_course.grading.cells import grade_id, is_graded, kind
+from dimedia_course.grading.cells import points as cell_points
 from dimedia_course.grading.messages import (
     checks_failed,
     checks_passed,
@@ -80,20 +82,6 @@ class GradingResult:
     finished: float = 0.0
 
 
-def _grade_id(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def _kind(cell) -> str:
-    from nbgrader.utils import is_grade, is_solution
-
-    if is_solution(cell):
-        return "answer cell"
-    if is_grade(cell):
-        return "test cell"
-    return "read-only cell"
-
-
 def _read_json_notebook(path: Path):
     """(notebook, None) or (None, reason) for a file a student handed in."""
     import nbformat
@@ -119,17 +107,17 @@ def prepare_notebook(submitted, release_nb, notes: list):
     import nbformat
 
     released = [c for c in release_nb.cells]
-    by_id = {_grade_id(c): c for c in released if _grade_id(c)}
-    order = [_grade_id(c) for c in released if _grade_id(c)]
+    by_id = {grade_id(c): c for c in released if grade_id(c)}
+    order = [grade_id(c) for c in released if grade_id(c)]
     cells, seen = [], set()
     for cell in submitted.cells if submitted is not None else released:
-        gid = _grade_id(cell)
+        gid = grade_id(cell)
         if cell.cell_type not in ("code", "markdown", "raw"):
             continue
         if gid and gid in by_id and gid not in seen:
             seen.add(gid)
             ref = by_id[gid]
-            if _kind(ref) == "answer cell":
+            if kind(ref) == "answer cell":
                 new = (
                     nbformat.v4.new_code_cell(cell.source)
                     if ref.cell_type == "code"
@@ -138,7 +126,7 @@ def prepare_notebook(submitted, release_nb, notes: list):
                 new.metadata["nbgrader"] = dict(ref.metadata["nbgrader"])
             else:
                 if cell.source.strip() != ref.source.strip() and submitted is not None:
-                    notes.append(f"{_kind(ref)} {gid!r} was edited; restored from the release")
+                    notes.append(f"{kind(ref)} {gid!r} was edited; restored from the release")
                 new = nbformat.from_dict(json.loads(json.dumps(ref)))
             cells.append(new)
             continue
@@ -155,11 +143,11 @@ def prepare_notebook(submitted, release_nb, notes: list):
             continue
         ref = by_id[gid]
         if submitted is not None:
-            notes.append(f"{_kind(ref)} {gid!r} was deleted; restored from the release")
+            notes.append(f"{kind(ref)} {gid!r} was deleted; restored from the release")
         before = [g for g in order[:i] if g in seen]
         position = 0
         if before:
-            position = 1 + max(j for j, c in enumerate(cells) if _grade_id(c) == before[-1])
+            position = 1 + max(j for j, c in enumerate(cells) if grade_id(c) == before[-1])
         cells.insert(position, nbformat.from_dict(json.loads(json.dumps(ref))))
         seen.add(gid)
     for cell in cells:
@@ -208,9 +196,7 @@ def _prepare_assignment(root: Path, name: str, rel_root: Path, tmp: Path) -> _As
 
     checks = load_assignment_checks(root, name, release_dir=rel_root)
     release_nb = nbformat.read(str(rel_root / name / checks.notebook), as_version=4)
-    from nbgrader.utils import is_grade
-
-    points = {_grade_id(c): float(c.metadata.nbgrader.get("points", 0)) for c in release_nb.cells if is_grade(c)}
+    points = {grade_id(c): cell_points(c) for c in release_nb.cells if is_graded(c)}
     missing = sorted(g for g, p in points.items() if p > 0 and g not in checks.checks)
     if missing:
         raise ValueError(f"{name}: grader_checks.py has no checks for the graded cells {missing}")
@@ -493,7 +479,7 @@ def _autograded_notebook(job: _Job, assignment: _Assignment, verdicts: dict, sco
         if cell.cell_type != "code":
             continue
         trim_outputs(cell)
-        gid = _grade_id(cell)
+        gid = grade_id(cell)
         if gid in verdicts:
             points = assignment.points.get(gid, 0.0)
             if not verdicts[gid]:

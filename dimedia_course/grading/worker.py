@@ -31,6 +31,8 @@ import sys
 import threading
 from pathlib import Path
 
+from dimedia_course.grading.cells import grade_id
+
 # Runs in the student's kernel; {gid}, {cases}, {prelude} and {shared} are filled in.
 PROBE = r"""
 def _dimedia_probe(_gid={gid!r}, _cases={cases!r}, _prelude={prelude!r}, _shared={shared!r}):
@@ -227,7 +229,7 @@ class _Run:
                         break
                     if cell.cell_type != "code":
                         continue
-                    gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                    gid = grade_id(cell)
                     if self._execute(client, cell, index):
                         limit = self.config["cell_timeout"]
                         text = f"CellTimeoutError: the cell did not finish within {limit} s and was interrupted"

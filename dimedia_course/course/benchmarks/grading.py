@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from dimedia_course.course.benchmarks.networks import machine
+from dimedia_course.grading.cells import grade_id, is_answer
 
 __all__ = ["main", "run", "solved_notebook"]
 
@@ -36,14 +37,12 @@ def solved_notebook(root: Path, assignment: str):
     name = next((root / "exercises" / assignment).glob("*.ipynb")).name
     answers = {}
     for cell in nbformat.read(str(root / "solutions" / assignment / name), as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            answers[meta["grade_id"]] = "\n".join(ln for ln in cell.source.splitlines() if "SOLUTION" not in ln)
+        if is_answer(cell):
+            answers[grade_id(cell)] = "\n".join(ln for ln in cell.source.splitlines() if "SOLUTION" not in ln)
     nb = nbformat.read(str(root / "exercises" / assignment / name), as_version=4)
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            cell.source = answers[meta["grade_id"]]
+        if is_answer(cell):
+            cell.source = answers[grade_id(cell)]
     return name, nb
 
 
