@@ -162,9 +162,9 @@ VISIBLE_CATCH_FLOOR = {
     "a01_forward_process": 14,
     "a02_ddpm_loss_sampling": 23,
     "a03_ddim_inversion": 19,
-    "a04_guidance": 8,
-    "a05_latent_diffusion": 9,
-    "a06_anomaly_detection": 12,
+    "a04_guidance": 15,
+    "a05_latent_diffusion": 20,
+    "a06_anomaly_detection": 23,
     "a07_flow_matching": 12,
 }
 
