@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 
@@ -169,6 +170,12 @@ VISIBLE_CATCH_FLOOR = {
 }
 
 
+@functools.cache
+def _solution_notebook(path):
+    """The solution notebook, read once per test run (the cells are only read, never changed)."""
+    return nbformat.read(path, as_version=4)
+
+
 def _visible_failures(assignment_, replace: dict) -> list[str]:
     """Test cells of the solution notebook that fail (or error) when the solution functions in ``replace``
     ({function name: source}) take the place of the instructor's; only the set-up cell and the solution and
@@ -178,7 +185,7 @@ def _visible_failures(assignment_, replace: dict) -> list[str]:
     import warnings
 
     name, checks, *_ = assignment_
-    nb = nbformat.read(COURSE_ROOT / "solutions" / name / checks.notebook, as_version=4)
+    nb = _solution_notebook(COURSE_ROOT / "solutions" / name / checks.notebook)
     ns, failed, setup_done = {}, [], False
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
