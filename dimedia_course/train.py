@@ -18,6 +18,10 @@ One entry point for the CPU demo and for GPU runs: a YAML file (see ``dimedia_co
 - **Many GPUs**: under ``torchrun`` the model is wrapped in PyTorch's ``DistributedDataParallel`` and every
   process takes its share of the same global batch; gradients are averaged by DDP, so N processes give the
   weights of one process with the same global batch (tested on CPU with the gloo backend).
+- **Shared with the notebook loop** (:func:`dimedia_course.training.train_diffusion`): the losses, the update
+  (:func:`dimedia_course.training.optimisation_step`: backward, gradient clipping, optimiser step, EMA), the
+  cosine learning-rate rule and the atomic file writer; this module adds what a long run needs (configs,
+  per-step seeding, sharding, resume, checkpoints, metrics, Ctrl-C).
 - **Speed**: mixed precision on CUDA (``amp: true``: float16 autocast and gradient scaling), optional
   ``torch.compile``; EMA weights; metrics (step, loss, learning rate, images/s) in ``metrics.csv``.
 """
@@ -335,7 +339,7 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     from dimedia_course.guidance import drop_labels
     from dimedia_course.losses import diffusion_loss, flow_matching_loss
     from dimedia_course.schedulers import DDPMScheduler
-    from dimedia_course.training import cosine_lr, ema_update
+    from dimedia_course.training import cosine_lr, optimisation_step
     from dimedia_course.validation import check_positive_int
 
     rank, world = _distributed()
@@ -496,15 +500,16 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
                 k = step - run.ae_steps
                 for group in optimiser.param_groups:
                     group["lr"] = cosine_lr(k, run.steps, run.lr, run.lr_min_ratio)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if run.grad_clip is not None:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(trained.parameters(), run.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            if ema is not None and not autoencoder_stage:
-                ema_update(ema, model, run.ema_decay)
+            optimisation_step(
+                loss,
+                opt,
+                list(trained.parameters()),
+                grad_clip=run.grad_clip,
+                scaler=scaler,
+                ema=None if autoencoder_stage else ema,
+                model=model,
+                ema_decay=run.ema_decay,
+            )
             value = loss.detach()
             if world > 1:
                 import torch.distributed as dist

@@ -14,6 +14,8 @@ Two additions used in the course:
   image is concatenated to ``x_t`` along channels (``concat_condition``).
 
 An exponential moving average of the weights (Ho et al. 2020, app. B; :func:`ema_update`) is optional.
+Each update (backward, clipping, optimiser step, EMA) is :func:`optimisation_step`, which the command-line
+runs of :mod:`dimedia_course.train` use too.
 Checkpoints: :func:`save_checkpoint` / :func:`load_checkpoint` (see :mod:`dimedia_course.checkpoint`).
 """
 
@@ -98,6 +100,36 @@ def cosine_lr(k: int, total: int, lr: float, min_ratio: float = 0.0) -> float:
     both :func:`train_diffusion` (``min_ratio=0.05``) and ``dimedia_course.train`` (``train.lr_min_ratio``)."""
     lr_min = min_ratio * lr
     return lr_min + (lr - lr_min) * 0.5 * (1 + math.cos(math.pi * k / total))
+
+
+def optimisation_step(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    parameters,
+    *,
+    grad_clip: float | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    ema: nn.Module | None = None,
+    model: nn.Module | None = None,
+    ema_decay: float | None = None,
+) -> None:
+    """One update of both training loops (:func:`train_diffusion` and :func:`dimedia_course.train.train`):
+    clear the gradients, back-propagate ``loss`` (scaled by an AMP ``scaler`` when given), clip the gradient norm
+    of ``parameters`` to ``grad_clip``, step the optimiser, then move ``ema`` towards ``model`` (:func:`ema_update`).
+    ``parameters`` must be a list (it is iterated twice)."""
+    optimizer.zero_grad(set_to_none=True)
+    (loss if scaler is None else scaler.scale(loss)).backward()
+    if grad_clip is not None:
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(parameters, grad_clip)
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
+    if ema is not None:
+        ema_update(ema, model, ema_decay)
 
 
 def train_diffusion(
@@ -239,6 +271,7 @@ def train_diffusion(
     if ema_decay is not None:
         ema = copy.deepcopy(model).eval().requires_grad_(False)
 
+    parameters = list(model.parameters())
     history = {"loss": [], "steps": total, "prediction_type": prediction_type}
     start = time.perf_counter()
     bar = tqdm(range(total), disable=not progress, desc="training")
@@ -256,15 +289,9 @@ def train_diffusion(
         loss = (flow_matching_loss if flow else diffusion_loss)(
             model, x0, alphas_cumprod, prediction_type=prediction_type, y=y, generator=g, concat_condition=cond
         )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
+        optimisation_step(loss, optimizer, parameters, grad_clip=grad_clip, ema=ema, model=model, ema_decay=ema_decay)
         if lr_decay is not None:
             lr_decay.step()
-        if ema is not None:
-            ema_update(ema, model, ema_decay)
         value = float(loss.detach())
         history["loss"].append(value)
         if progress:
@@ -277,4 +304,4 @@ def train_diffusion(
     return history
 
 
-__all__ = ["train_diffusion", "ema_update", "save_checkpoint", "load_checkpoint"]
+__all__ = ["train_diffusion", "optimisation_step", "ema_update", "cosine_lr", "save_checkpoint", "load_checkpoint"]

@@ -1,5 +1,7 @@
 """Tests for dimedia_course.training and dimedia_course.checkpoint."""
 
+import copy
+
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -208,3 +210,34 @@ def test_cosine_lr_matches_torch_cosine_annealing():
             assert abs(cosine_lr(k, 10, 0.3, min_ratio) - opt.param_groups[0]["lr"]) < 1e-12
             opt.step()
             ref.step()
+
+
+def test_optimisation_step_is_sgd_on_the_clipped_gradient_then_the_ema():
+    """Against the update written out by hand in float64: w <- w - lr * g * min(1, c / (|g| + 1e-6)), then
+    ema <- d ema + (1 - d) w; an AMP scaler that is disabled changes nothing."""
+    from dimedia_course.training import optimisation_step
+
+    for scaler in (None, torch.amp.GradScaler("cuda", enabled=False)):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 2).double()
+        ema = copy.deepcopy(model)
+        with torch.no_grad():
+            ema.weight.add_(1.0)  # an EMA that differs from the model
+        x = torch.randn(5, 3, dtype=torch.float64)
+        w0, ema0 = model.weight.detach().clone(), ema.weight.detach().clone()
+        grads = torch.autograd.grad(model(x).pow(2).sum(), list(model.parameters()))
+        norm = torch.sqrt(sum((g**2).sum() for g in grads))
+        expected = w0 - 0.1 * grads[0] * min(1.0, 0.5 / (float(norm) + 1e-6))  # (clip_grad_norm_ adds 1e-6)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        optimisation_step(
+            model(x).pow(2).sum(),
+            opt,
+            list(model.parameters()),
+            grad_clip=0.5,
+            scaler=scaler,
+            ema=ema,
+            model=model,
+            ema_decay=0.9,
+        )
+        torch.testing.assert_close(model.weight.detach(), expected, rtol=0, atol=1e-12)
+        torch.testing.assert_close(ema.weight.detach(), 0.9 * ema0 + 0.1 * expected, rtol=0, atol=1e-12)
