@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import torch
+
+from dimedia_course.course.benchmarks.networks import machine
 
 __all__ = ["SAMPLERS", "run", "format_table", "format_html", "main"]
 
@@ -79,13 +80,6 @@ def run(checkpoint: str = "cpu_ddpm_axial", n: int = 64, samplers=tuple(SAMPLERS
             | {k: round(v, 6) for k, v in quality.items()}
         )
     return {"checkpoint": checkpoint, "machine": machine(), "seed": seed, "rows": rows}
-
-
-def machine() -> str:
-    return (
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s), "
-        f"torch {torch.__version__}, Python {platform.python_version()}"
-    )
 
 
 _COLUMNS = (
