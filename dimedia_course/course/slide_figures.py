@@ -2,8 +2,9 @@
 
 ``write_slide_figures(out_dir)`` writes small PNGs (a few seconds on a CPU, no training) into a git-ignored folder
 next to the decks (``book/slides/_figures``): noise schedules, the forward process on brain slices, DDPM vs DDIM
-trajectories, classifier-free guidance and rectified-flow paths with the exact toy models, and copies of the
-applications benchmark's example figures.
+trajectories, classifier-free guidance and rectified-flow paths with the exact toy models, the noisy marginals,
+score fields and a Langevin chain of the exact toy mixtures, and copies of the applications benchmark's example
+figures.
 """
 
 from __future__ import annotations
@@ -22,6 +23,68 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _noisy_marginals(mixture, alphas_cumprod):
+    """Exact densities of q(x_t) for a 1D mixture: a scaled mixture with variance a^2 s^2 + 1 - alphabar."""
+    import matplotlib.pyplot as plt
+
+    x = torch.linspace(-4, 4, 400, dtype=torch.float64)
+    fig, ax = plt.subplots(figsize=(8, 3))
+    for t in (0, 100, 250, 500, 999):
+        ab = torch.as_tensor(alphas_cumprod[t], dtype=torch.float64)
+        a, var = ab.sqrt(), ab * mixture.std**2 + (1 - ab)
+        comps = torch.exp(-((x[:, None] - a * mixture.means[:, 0]) ** 2) / (2 * var)) / torch.sqrt(2 * torch.pi * var)
+        ax.plot(x.numpy(), (comps @ mixture.weights).numpy(), label=f"t = {t}")
+    ax.set_xlabel("x_t")
+    ax.set_ylabel("density q(x_t)")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title("marginals of the forward process (linear schedule, exact)")
+    return fig
+
+
+def _score_fields(alphas_cumprod):
+    """The exact score of a 2D two-component mixture at three noise levels (arrows) over its density."""
+    import matplotlib.pyplot as plt
+
+    from dimedia_course.toy import GaussianMixture
+
+    mix = GaussianMixture([[-1.5, 0.0], [1.5, 0.0]], std=0.4)
+    g = torch.linspace(-3, 3, 15, dtype=torch.float64)
+    xx, yy = torch.meshgrid(g, g, indexing="xy")
+    pts = torch.stack([xx.flatten(), yy.flatten()], 1)
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.3), sharex=True, sharey=True)
+    for ax, t in zip(axes, (0, 200, 600)):
+        s = mix.score_vp(pts, alphas_cumprod[t])
+        s = s / (1 + s.norm(dim=1, keepdim=True))  # bounded arrows: direction and relative size
+        ax.quiver(pts[:, 0], pts[:, 1], s[:, 0], s[:, 1], color="C0", angles="xy", scale_units="xy", scale=2.5)
+        ax.set_title(f"score of q(x_t), t = {t}")
+        ax.set_aspect("equal")
+    return fig
+
+
+def _langevin(mixture):
+    """Langevin dynamics with the exact score of a slightly noised 1D mixture: a histogram against the density."""
+    import matplotlib.pyplot as plt
+
+    from dimedia_course import make_generator
+
+    g = make_generator(3)
+    noise_var, eta = 0.05, 0.02
+    x = 4 * torch.randn(1000, 1, generator=g, dtype=torch.float64)
+    for _ in range(200):
+        z = torch.randn(x.shape, generator=g, dtype=x.dtype)
+        x = x + 0.5 * eta * mixture.score(x, 1.0, noise_var) + eta**0.5 * z
+    grid = torch.linspace(-3.5, 3.5, 400, dtype=torch.float64)
+    var = mixture.std**2 + noise_var
+    dens = torch.exp(-((grid[:, None] - mixture.means[:, 0]) ** 2) / (2 * var)) / (2 * torch.pi * var) ** 0.5
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.hist(x[:, 0].numpy(), bins=80, range=(-3.5, 3.5), density=True, alpha=0.5, label="200 Langevin steps")
+    ax.plot(grid.numpy(), (dens @ mixture.weights).numpy(), "k", lw=1, label="target density")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_xlabel("x")
+    ax.set_title("Langevin dynamics from N(0, 16) with the exact score")
+    return fig
 
 
 def write_slide_figures(out_dir, applications_figures=None) -> list[Path]:
@@ -117,6 +180,10 @@ def write_slide_figures(out_dir, applications_figures=None) -> list[Path]:
         ax.invert_xaxis()
         ax.set_xlabel("s (noise on the left, data on the right)")
     written.append(_save(fig, out / "flow_paths.png"))
+
+    written.append(_save(_noisy_marginals(mixture, ddpm.alphas_cumprod), out / "noisy_marginals.png"))
+    written.append(_save(_score_fields(ddpm.alphas_cumprod), out / "score_field.png"))
+    written.append(_save(_langevin(mixture), out / "langevin.png"))
 
     source = Path(applications_figures) if applications_figures else None
     if source is not None and source.is_dir():
