@@ -372,6 +372,96 @@ def test_browser_slide_deck_starts_revealjs(server, tmp_path):
     assert "<mjx-container" in dom
 
 
+# One Chromium session checks every deck: a harness page loads each deck in a 1280x720 iframe (same origin), waits
+# for reveal.js and MathJax, visits every slide and records the elements outside the (scaled 960x700) slide box and
+# the slides without a speaker note. MathJax glyph boxes are skipped: the formula is measured as its mjx-math.
+_SLIDE_CHECK = """<!DOCTYPE html><html><body style="margin:0"><script>
+var decks = %s, out = {}, i = 0;
+function done() {
+  var pre = document.createElement("pre");
+  pre.textContent = "SLI" + "DES:" + JSON.stringify(out) + ":E" + "ND";
+  document.body.appendChild(pre);
+}
+function next() {
+  if (i >= decks.length) { done(); return; }
+  var deck = decks[i++], frame = document.createElement("iframe");
+  frame.width = 1280; frame.height = 720; frame.style.border = "0";
+  frame.onload = function () {
+    var w = frame.contentWindow, d = frame.contentDocument, tries = 0;
+    function measure() {
+      var R = w.Reveal, slides = R.getSlides(), box = d.querySelector(".reveal .slides");
+      var res = {n: slides.length, over: [], nonotes: []};
+      slides.forEach(function (s, k) {
+        var idx = R.getIndices(s);
+        R.slide(idx.h, idx.v);
+        var b = box.getBoundingClientRect(), title = (s.querySelector("h1, h2") || {}).textContent || "?";
+        var bad = [];
+        s.querySelectorAll("*").forEach(function (e) {
+          var tag = e.tagName.toLowerCase();
+          if (e.closest("aside.notes") || e.closest("mjx-assistive-mml")) { return; }
+          if (tag.indexOf("mjx-") === 0 && tag !== "mjx-math") { return; }  // glyph boxes; the formula is mjx-math
+          var r = e.getBoundingClientRect();
+          if (r.width === 0 && r.height === 0) { return; }
+          if (r.left < b.left - 2 || r.top < b.top - 2 || r.right > b.right + 2 || r.bottom > b.bottom + 2) {
+            bad.push(tag);
+          }
+        });
+        if (bad.length) { res.over.push([k, title.trim(), bad.slice(0, 3)]); }
+        var note = s.querySelector("aside.notes");
+        if (!note || !note.textContent.trim()) { res.nonotes.push([k, title.trim()]); }
+      });
+      out[deck] = res;
+      frame.remove();
+      next();
+    }
+    function wait() {
+      var ready = w.Reveal && w.Reveal.isReady && w.Reveal.isReady();
+      var mj = w.MathJax && w.MathJax.startup && w.MathJax.startup.promise;
+      var hasMath = d.querySelector('script[src*="mathjax"]');
+      if (ready && !hasMath) { setTimeout(measure, 300); }
+      else if (ready && mj) { w.MathJax.startup.promise.then(function () { setTimeout(measure, 300); }); }
+      else if (tries++ < 100) { setTimeout(wait, 100); }
+      else { out[deck] = {error: "reveal.js or MathJax did not start"}; frame.remove(); next(); }
+    }
+    wait();
+  };
+  frame.src = deck;
+  document.body.appendChild(frame);
+}
+window.addEventListener("load", next);
+</script></body></html>"""
+
+
+def test_every_slide_fits_16_9_and_has_speaker_notes(server, site, tmp_path):
+    import json
+
+    harness = site / "_measure_slides.html"
+    harness.write_text(_SLIDE_CHECK % json.dumps([f"/slides/{deck}.html" for deck in DECKS]), encoding="utf-8")
+    try:
+        proc = _chromium_run(
+            f"{server}/{harness.name}", tmp_path, "--dump-dom", "--window-size=1300,760", budget_ms=120000
+        )
+    finally:
+        harness.unlink()
+    found = re.search(r"SLIDES:(\{.*?\}):END", proc.stdout, re.S)
+    assert found, f"the slide check did not run; stderr:\n{proc.stderr[-1500:]}"
+    result = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert sorted(result) == sorted(f"/slides/{deck}.html" for deck in DECKS), "some decks were not checked"
+    errors = {d: r["error"] for d, r in result.items() if "error" in r}
+    assert not errors, errors
+    overfull = {d: r["over"] for d, r in result.items() if r["over"]}
+    assert not overfull, f"slides whose content leaves the 16:9 slide at 1280x720: {overfull}"
+    silent = {d: r["nonotes"] for d, r in result.items() if r["nonotes"]}
+    assert not silent, f"slides without a speaker note: {silent}"
+    assert sum(r["n"] for r in result.values()) >= 110 + len(DECKS)  # the title slides come on top
+
+
+def test_decks_hold_at_least_110_slides():
+    sources = [ROOT / "book" / "slides" / f"{deck}.md" for deck in DECKS]
+    counts = {p.stem: len(re.findall(r"^## ", p.read_text(encoding="utf-8"), re.M)) for p in sources}
+    assert sum(counts.values()) >= 110, counts
+
+
 # ---------------------------------------------------------------- self-learner site (issue 19)
 _PIPE_ROW = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", re.M)
 
