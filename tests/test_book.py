@@ -269,6 +269,22 @@ def _chromium_run(url: str, tmp_path: Path, *extra: str, budget_ms: int = 15000)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 
+def _run_harness(site, server, tmp_path, name: str, page: str, marker: str, window: str) -> dict:
+    """Serve ``page`` (a harness that loads other pages in iframes) as ``name``, open it in headless Chromium and
+    return the JSON it writes into its DOM between ``<marker>:`` and ``:END``."""
+    import json
+
+    harness = site / name
+    harness.write_text(page, encoding="utf-8")
+    try:
+        proc = _chromium_run(f"{server}/{name}", tmp_path, "--dump-dom", f"--window-size={window}", budget_ms=120000)
+    finally:
+        harness.unlink()
+    found = re.search(marker + r":(\{.*?\}):END", proc.stdout, re.S)
+    assert found, f"the harness {name} did not report; stderr:\n{proc.stderr[-1500:]}"
+    return json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+
+
 def test_browser_landing_page_renders_math(server, tmp_path):
     proc = _chromium_run(f"{server}/book/index.html", tmp_path, "--dump-dom")
     dom = proc.stdout
@@ -347,17 +363,15 @@ def test_no_display_equation_wider_than_the_column_at_1400px(site, server, tmp_p
     pages = [p for p in _all_html(site) if "math notranslate nohighlight" in p.read_text(encoding="utf-8")]
     pages = [p.relative_to(site).as_posix() for p in pages if "slides" not in p.relative_to(site).parts]
     assert pages, "no page with display equations found"
-    harness = site / "_measure_equations.html"
-    harness.write_text(_MEASURE % json.dumps(["/" + p for p in pages]), encoding="utf-8")
-    try:
-        proc = _chromium_run(
-            f"{server}/{harness.name}", tmp_path, "--dump-dom", "--window-size=1450,950", budget_ms=120000
-        )
-    finally:
-        harness.unlink()
-    found = re.search(r"MEASURE:(\{.*?\}):END", proc.stdout, re.S)
-    assert found, f"the measurement did not run; stderr:\n{proc.stderr[-1500:]}"
-    result = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    result = _run_harness(
+        site,
+        server,
+        tmp_path,
+        "_measure_equations.html",
+        _MEASURE % json.dumps(["/" + p for p in pages]),
+        "MEASURE",
+        "1450,950",
+    )
     assert sorted(result) == sorted("/" + p for p in pages), "some pages were not measured"
     assert sum(r["n"] for r in result.values()) > 20, {p: r["n"] for p, r in result.items()}  # typeset, not empty
     offenders = {p: r["wide"] for p, r in result.items() if r["wide"]}
@@ -435,17 +449,15 @@ window.addEventListener("load", next);
 def test_every_slide_fits_16_9_and_has_speaker_notes(server, site, tmp_path):
     import json
 
-    harness = site / "_measure_slides.html"
-    harness.write_text(_SLIDE_CHECK % json.dumps([f"/slides/{deck}.html" for deck in DECKS]), encoding="utf-8")
-    try:
-        proc = _chromium_run(
-            f"{server}/{harness.name}", tmp_path, "--dump-dom", "--window-size=1300,760", budget_ms=120000
-        )
-    finally:
-        harness.unlink()
-    found = re.search(r"SLIDES:(\{.*?\}):END", proc.stdout, re.S)
-    assert found, f"the slide check did not run; stderr:\n{proc.stderr[-1500:]}"
-    result = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    result = _run_harness(
+        site,
+        server,
+        tmp_path,
+        "_measure_slides.html",
+        _SLIDE_CHECK % json.dumps([f"/slides/{deck}.html" for deck in DECKS]),
+        "SLIDES",
+        "1300,760",
+    )
     assert sorted(result) == sorted(f"/slides/{deck}.html" for deck in DECKS), "some decks were not checked"
     errors = {d: r["error"] for d, r in result.items() if "error" in r}
     assert not errors, errors
