@@ -50,18 +50,19 @@ _REMOTE_MODULE = re.compile(
     r"<script[^>]*>(?:(?!</script>).)*\bfrom\s+['\"]https?://(?:(?!</script>).)*</script>", re.DOTALL
 )
 _HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
-_MATHJAX_CONFIG = re.compile(r"<script>(.*?)</script>", re.DOTALL)  # the inline part of _MATHJAX_LOCAL
 _MATHJAX_BLOCK = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.DOTALL)
 MATHJAX_FILES = ("tex-svg.js", "ui/safe.js")
-_MATHJAX_LOCAL = """<!-- MathJax 3, bundled beside this page (no internet needed) -->
-    <script>
+# the page's one inline script (allowed by its hash in the Content Security Policy)
+_MATHJAX_SETUP = """
     window.MathJax = {
       loader: {load: ['ui/safe']},
       tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']],
             processEscapes: true},
       svg: {fontCache: 'global'}
     };
-    </script>
+    """
+_MATHJAX_LOCAL = f"""<!-- MathJax 3, bundled beside this page (no internet needed) -->
+    <script>{_MATHJAX_SETUP}</script>
     <script src="mathjax/tex-svg.js" defer></script>"""
 
 
@@ -172,7 +173,7 @@ def localise_page(html_path) -> None:
             shutil.copyfile(MATHJAX_DIR / name, target)
     else:
         text = _MATHJAX_BLOCK.sub("<!-- MathJax not installed: formulas are shown as TeX -->", text)
-    own = [_MATHJAX_CONFIG.search(_MATHJAX_LOCAL).group(1)] if MATHJAX_DIR is not None else []
+    own = [_MATHJAX_SETUP] if MATHJAX_DIR is not None else []
     policy = f'<meta http-equiv="Content-Security-Policy" content="{content_security_policy(own)}">'
     text, found = _HEAD.subn(lambda m: m.group(0) + "\n" + policy, text, count=1)
     if not found:
