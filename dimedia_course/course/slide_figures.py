@@ -26,16 +26,15 @@ def _save(fig, path: Path) -> Path:
 
 
 def _noisy_marginals(mixture, alphas_cumprod):
-    """Exact densities of q(x_t) for a 1D mixture: a scaled mixture with variance a^2 s^2 + 1 - alphabar."""
+    """Exact densities of q(x_t) for a 1D mixture (``GaussianMixture.log_joint``: variance a^2 s^2 + 1 - alphabar)."""
     import matplotlib.pyplot as plt
 
     x = torch.linspace(-4, 4, 400, dtype=torch.float64)
     fig, ax = plt.subplots(figsize=(8, 3))
     for t in (0, 100, 250, 500, 999):
         ab = torch.as_tensor(alphas_cumprod[t], dtype=torch.float64)
-        a, var = ab.sqrt(), ab * mixture.std**2 + (1 - ab)
-        comps = torch.exp(-((x[:, None] - a * mixture.means[:, 0]) ** 2) / (2 * var)) / torch.sqrt(2 * torch.pi * var)
-        ax.plot(x.numpy(), (comps @ mixture.weights).numpy(), label=f"t = {t}")
+        density = torch.logsumexp(mixture.log_joint(x[:, None], ab.sqrt(), 1 - ab), dim=1).exp()
+        ax.plot(x.numpy(), density.numpy(), label=f"t = {t}")
     ax.set_xlabel("x_t")
     ax.set_ylabel("density q(x_t)")
     ax.legend(frameon=False, fontsize=8)
@@ -76,11 +75,10 @@ def _langevin(mixture):
         z = torch.randn(x.shape, generator=g, dtype=x.dtype)
         x = x + 0.5 * eta * mixture.score(x, 1.0, noise_var) + eta**0.5 * z
     grid = torch.linspace(-3.5, 3.5, 400, dtype=torch.float64)
-    var = mixture.std**2 + noise_var
-    dens = torch.exp(-((grid[:, None] - mixture.means[:, 0]) ** 2) / (2 * var)) / (2 * torch.pi * var) ** 0.5
+    dens = torch.logsumexp(mixture.log_joint(grid[:, None], 1.0, noise_var), dim=1).exp()
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.hist(x[:, 0].numpy(), bins=80, range=(-3.5, 3.5), density=True, alpha=0.5, label="200 Langevin steps")
-    ax.plot(grid.numpy(), (dens @ mixture.weights).numpy(), "k", lw=1, label="target density")
+    ax.plot(grid.numpy(), dens.numpy(), "k", lw=1, label="target density")
     ax.legend(frameon=False, fontsize=8)
     ax.set_xlabel("x")
     ax.set_title("Langevin dynamics from N(0, 16) with the exact score")
