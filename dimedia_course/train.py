@@ -18,10 +18,12 @@ One entry point for the CPU demo and for GPU runs: a YAML file (see ``dimedia_co
 - **Many GPUs**: under ``torchrun`` the model is wrapped in PyTorch's ``DistributedDataParallel`` and every
   process takes its share of the same global batch; gradients are averaged by DDP, so N processes give the
   weights of one process with the same global batch (tested on CPU with the gloo backend).
-- **Shared with the notebook loop** (:func:`dimedia_course.training.train_diffusion`): the losses, the update
-  (:func:`dimedia_course.training.optimisation_step`: backward, gradient clipping, optimiser step, EMA), the
-  cosine learning-rate rule and the atomic file writer; this module adds what a long run needs (configs,
-  per-step seeding, sharding, resume, checkpoints, metrics, Ctrl-C).
+- **Shared with the notebook loop** (:func:`dimedia_course.training.train_diffusion`): every step is drawn and
+  computed the same way (:func:`~dimedia_course.training.step_generator`, then
+  :func:`~dimedia_course.training.batch_indices` and :func:`~dimedia_course.training.batch_loss`: batch,
+  timesteps, noise, label dropout, loss), the update (:func:`dimedia_course.training.optimisation_step`:
+  backward, gradient clipping, optimiser step, EMA), the cosine learning-rate rule and the atomic file writer;
+  this module adds what a long run needs (configs, sharding, resume, checkpoints, metrics, Ctrl-C).
 - **Speed**: mixed precision on CUDA (``amp: true``: float16 autocast and gradient scaling), optional
   ``torch.compile``; EMA weights; metrics (step, loss, learning rate, images/s) in ``metrics.csv``.
 """
@@ -334,12 +336,10 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     Returns ``{"model", "ema_model", "ldm", "step", "out_dir"}`` on every rank
     (``ldm``: the :class:`~dimedia_course.latent.LatentDiffusion` of ``model.kind: latent``, else ``None``;
     ``model`` is its denoiser ``ldm.unet``: set ``ldm.unet = result["ema_model"]`` to sample with the EMA weights)."""
-    from dimedia_course import get_device, make_generator
+    from dimedia_course import get_device
     from dimedia_course.data import load_dataset
-    from dimedia_course.guidance import drop_labels
-    from dimedia_course.losses import diffusion_loss, flow_matching_loss
     from dimedia_course.schedulers import DDPMScheduler
-    from dimedia_course.training import cosine_lr, optimisation_step
+    from dimedia_course.training import batch_indices, batch_loss, cosine_lr, optimisation_step, step_generator
     from dimedia_course.validation import check_positive_int
 
     rank, world = _distributed()
@@ -384,13 +384,15 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
             cfg.schedule.num_train_timesteps, cfg.schedule.schedule, prediction_type=cfg.schedule.prediction_type
         )
     )
-    torch.manual_seed(run.seed)  # the same initial weights on every process
     ldm = None
-    if latent:
-        ldm = build_latent(cfg.model, images.shape[-1], images.shape[1], cfg.schedule, device)
-        model = ldm.unet
-    else:
-        model = build_model(cfg.model, images.shape[1], images.ndim - 2).to(device)
+    # the same initial weights on every process; the caller's global random state is left as it was
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(run.seed)
+        if latent:
+            ldm = build_latent(cfg.model, images.shape[-1], images.shape[1], cfg.schedule, device)
+            model = ldm.unet
+        else:
+            model = build_model(cfg.model, images.shape[1], images.ndim - 2).to(device)
     ema = copy.deepcopy(model).eval() if run.ema_decay is not None else None
     if run.optimizer not in ("adam", "sgd"):
         raise ValueError(f"train.optimizer: expected 'adam' or 'sgd', got {run.optimizer!r}")
@@ -459,8 +461,8 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         previous_handler = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     try:
         for step in range(start, total):
-            g = make_generator(run.seed * 1_000_003 + step)  # the same draws on every process, and after a resume
-            idx = torch.randint(0, images.shape[0], (run.batch_size,), generator=g)
+            g = step_generator(run.seed, step)  # the same draws on every process, and after a resume
+            idx = batch_indices(images.shape[0], run.batch_size, g)
             mine = slice(rank * share, (rank + 1) * share)
             x0 = images[idx][mine].to(device)
             autoencoder_stage = step < run.ae_steps
@@ -477,25 +479,22 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
                     if ldm.scale_factor is None:
                         ldm.compute_scale_factor(images)
                     x0 = ldm.encode(x0) * ldm.scale_factor
-                if flow:  # uniform or logit-normal times of the rectified flow (Esser et al. 2024, eq. 19)
-                    t = scheduler.sample_timesteps(images[idx], generator=g)
-                else:
-                    t = torch.randint(0, scheduler.num_train_timesteps, (run.batch_size,), generator=g)
-                noise = torch.randn((run.batch_size, *x0.shape[1:]), generator=g)
-                y = None
-                if cfg.model.num_classes is not None:
-                    y = drop_labels(labels[idx], run.p_uncond, cfg.model.num_classes, generator=g)
                 net.train()
                 trained, opt = model, optimiser
                 with autocast:
-                    y_mine = None if y is None else y[mine].to(device)
-                    t_mine, noise_mine = t[mine].to(device), noise[mine].to(device)
-                    if flow:
-                        loss = flow_matching_loss(net, x0, scheduler, y=y_mine, t=t_mine, noise=noise_mine)
-                    else:
-                        loss = diffusion_loss(
-                            net, x0, ac, cfg.schedule.prediction_type, y=y_mine, t=t_mine, noise=noise_mine
-                        )
+                    loss = batch_loss(
+                        net,
+                        x0,
+                        scheduler if flow else ac,
+                        cfg.schedule.prediction_type,
+                        g,
+                        batch_size=run.batch_size,
+                        share=mine,
+                        y=None if cfg.model.num_classes is None else labels[idx],
+                        p_uncond=run.p_uncond,
+                        num_classes=cfg.model.num_classes,
+                        timestep_reference=images[idx],  # a flow's timesteps (uniform or logit-normal, shifted)
+                    )
             if run.lr_schedule == "cosine" and not autoencoder_stage:  # decays over the diffusion steps only
                 k = step - run.ae_steps
                 for group in optimiser.param_groups:

@@ -14,8 +14,10 @@ Two additions used in the course:
   image is concatenated to ``x_t`` along channels (``concat_condition``).
 
 An exponential moving average of the weights (Ho et al. 2020, app. B; :func:`ema_update`) is optional.
-Each update (backward, clipping, optimiser step, EMA) is :func:`optimisation_step`, which the command-line
-runs of :mod:`dimedia_course.train` use too.
+Each step draws from :func:`step_generator` its batch (:func:`batch_indices`), timesteps, noise and dropped
+labels (:func:`batch_loss`), then updates the weights (:func:`optimisation_step`: backward, clipping, optimiser
+step, EMA); the command-line runs of :mod:`dimedia_course.train` do exactly the same, so a notebook run and a
+command-line run with the same seed, data and batch draw the same numbers.
 Checkpoints: :func:`save_checkpoint` / :func:`load_checkpoint` (see :mod:`dimedia_course.checkpoint`).
 """
 
@@ -31,6 +33,8 @@ from torch.utils.data import DataLoader
 
 from dimedia_course.checkpoint import load_checkpoint, save_checkpoint
 from dimedia_course.device import get_device, make_generator
+from dimedia_course.guidance import drop_labels
+from dimedia_course.losses import diffusion_loss, flow_matching_loss
 
 
 @torch.no_grad()
@@ -71,16 +75,6 @@ def _split_batch(batch, concat_condition):
     raise TypeError(f"unsupported batch type {type(batch).__name__}")
 
 
-def _tensor_batches(data, labels, condition, batch_size, generator):
-    """Endless shuffled mini-batches (one permutation per epoch) from in-memory tensors."""
-    n = data.shape[0]
-    while True:
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            yield (data[idx], None if labels is None else labels[idx], None if condition is None else condition[idx])
-
-
 def _loader_batches(loader, concat_condition):
     while True:
         empty = True
@@ -89,6 +83,68 @@ def _loader_batches(loader, concat_condition):
             yield _split_batch(batch, concat_condition)
         if empty:
             raise ValueError("the DataLoader yielded no batches")
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The random generator of optimiser step ``step`` of a run seeded ``seed``. Every draw of the step comes from
+    it, in the order of :func:`batch_loss` (batch indices first), so a run resumed at any step and every DDP
+    process draw the same numbers as one uninterrupted process: the one rule of both training loops
+    (:func:`train_diffusion` and :func:`dimedia_course.train.train`)."""
+    return make_generator(seed * 1_000_003 + step)
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices ``(batch_size,)`` of one mini-batch of ``n`` in-memory images, drawn uniformly with replacement
+    (the ``x_0 ~ data`` of Ho et al. 2020, Algorithm 1), the first draw of a step's generator."""
+    return torch.randint(0, n, (batch_size,), generator=generator)
+
+
+def batch_loss(
+    model,
+    x0: torch.Tensor,
+    scheduler,
+    prediction_type: str,
+    generator: torch.Generator,
+    *,
+    batch_size: int | None = None,
+    share: slice | None = None,
+    y: torch.Tensor | None = None,
+    p_uncond: float = 0.0,
+    num_classes: int | None = None,
+    concat_condition: torch.Tensor | None = None,
+    timestep_reference: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The loss of one optimiser step of both training loops, after :func:`batch_indices`. From ``generator``,
+    for the global batch of ``batch_size`` (default: ``x0``'s), in this order: the timesteps (``t ~ U{0..T-1}``,
+    or a flow scheduler's ``sample_timesteps`` of ``timestep_reference``, default ``x0``), the noise
+    ``eps ~ N(0, I)`` shaped like ``x0``'s samples, and, for a class-conditional model, the labels ``y`` dropped
+    to the null class with probability ``p_uncond`` (Ho & Salimans 2022, Algorithm 1). ``x0``, ``y`` and
+    ``concat_condition`` are this process's ``share`` of the global batch (default: all of it; DDP processes
+    pass their slice, so N processes see the draws of one). The loss is :func:`dimedia_course.losses.diffusion_loss`
+    (Ho et al. 2020, eq. 14) or, for a rectified-flow scheduler, :func:`dimedia_course.losses.flow_matching_loss`."""
+    flow = hasattr(scheduler, "sample_timesteps")
+    size = x0.shape[0] if batch_size is None else batch_size
+    share = slice(0, size) if share is None else share
+    if flow:
+        t = scheduler.sample_timesteps(x0 if timestep_reference is None else timestep_reference, generator=generator)
+    else:
+        ac = getattr(scheduler, "alphas_cumprod", scheduler)
+        t = torch.randint(0, ac.shape[0], (size,), generator=generator)
+    noise = torch.randn((size, *x0.shape[1:]), generator=generator)
+    if y is not None:
+        y = torch.as_tensor(y).long()
+        if num_classes is not None:
+            y = drop_labels(y, p_uncond, num_classes, generator=generator)
+    device = x0.device
+    y_mine = None if y is None else y[share].to(device)
+    t_mine, noise_mine = t[share].to(device), noise[share].to(device)
+    if flow:
+        return flow_matching_loss(
+            model, x0, scheduler, y=y_mine, t=t_mine, noise=noise_mine, concat_condition=concat_condition
+        )
+    return diffusion_loss(
+        model, x0, scheduler, prediction_type, y=y_mine, t=t_mine, noise=noise_mine, concat_condition=concat_condition
+    )
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -164,7 +220,8 @@ def train_diffusion(
             ``(x, condition)`` / ``(x, y, condition)``.
         scheduler: a DDPM/DDIM scheduler, a NoiseSchedule or a ``(T,)`` tensor of cumulative alphas.
         steps: number of optimiser steps; or
-        epochs: number of passes over ``data`` (exactly one of ``steps``/``epochs``).
+        epochs: number of passes over ``data`` (exactly one of ``steps``/``epochs``); for tensor data an
+            epoch is ``ceil(N / batch_size)`` steps (batches are drawn with replacement, :func:`batch_indices`).
         batch_size: mini-batch size for tensor data.
         lr: Adam learning rate.
         prediction_type: ``"epsilon"``, ``"sample"`` or ``"v_prediction"``; default: the
@@ -174,8 +231,9 @@ def train_diffusion(
         labels: ``(N,)`` integer labels for tensor ``data``.
         num_classes: number of classes (default ``model.num_classes``); the null label is ``num_classes``.
         device: training device (default :func:`dimedia_course.get_device`); model and batches are moved there.
-        seed: seeds the local generator drawing batches, timesteps, noise and label dropout
-            (ignored if ``generator`` is given; a CPU generator works on any device).
+        seed: the run's seed: step ``k`` draws its batch, timesteps, noise and label dropout from
+            :func:`step_generator` ``(seed, k)``, the rule of ``dimedia_course.train`` too (if ``generator`` is
+            given, the seed is drawn from it instead).
         progress: show a tqdm progress bar.
         concat_condition: ``(N, Cc, H, W)`` condition images aligned with tensor ``data``, or ``True``
             for DataLoaders yielding the condition; concatenated to ``x_t`` before the model call.
@@ -193,7 +251,6 @@ def train_diffusion(
     """
     from tqdm.auto import tqdm
 
-    from dimedia_course.losses import diffusion_loss, flow_matching_loss
     from dimedia_course.validation import check_positive_int, check_prediction_type
 
     if not isinstance(model, nn.Module):
@@ -220,7 +277,8 @@ def train_diffusion(
         num_classes = getattr(model, "num_classes", None)
 
     device = get_device(device)
-    g = generator if generator is not None else make_generator(seed)
+    if generator is not None:
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
 
     # ---- the stream of mini-batches
     if torch.is_tensor(data):
@@ -243,7 +301,8 @@ def train_diffusion(
                     f"{', '.join(map(str, data.shape[2:]))}) aligned with data"
                 )
             condition = concat_condition
-        batches = _tensor_batches(data, labels, condition, min(batch_size, n), g)
+        batches = None
+        size = min(batch_size, n)
         steps_per_epoch = math.ceil(n / min(batch_size, n))
     elif isinstance(data, DataLoader):
         if labels is not None:
@@ -275,19 +334,30 @@ def train_diffusion(
     history = {"loss": [], "steps": total, "prediction_type": prediction_type}
     start = time.perf_counter()
     bar = tqdm(range(total), disable=not progress, desc="training")
-    for _ in bar:
-        x0, y, cond = next(batches)
+    for step in bar:
+        g = step_generator(seed, step)
+        if batches is None:  # in-memory tensors: the batch is the first draw of the step
+            idx = batch_indices(n, size, g)
+            x0, y, cond = (
+                data[idx],
+                None if labels is None else labels[idx],
+                None if condition is None else condition[idx],
+            )
+        else:
+            x0, y, cond = next(batches)
         x0 = x0.to(device).float()
-        if y is not None:
-            y = torch.as_tensor(y).to(device).long()
-            if p_uncond > 0:
-                from dimedia_course.guidance import drop_labels
-
-                y = drop_labels(y, p_uncond, num_classes, generator=g)
         if cond is not None:
             cond = cond.to(device).float()
-        loss = (flow_matching_loss if flow else diffusion_loss)(
-            model, x0, alphas_cumprod, prediction_type=prediction_type, y=y, generator=g, concat_condition=cond
+        loss = batch_loss(
+            model,
+            x0,
+            alphas_cumprod,
+            prediction_type,
+            g,
+            y=y,
+            p_uncond=p_uncond,
+            num_classes=num_classes,
+            concat_condition=cond,
         )
         optimisation_step(loss, optimizer, parameters, grad_clip=grad_clip, ema=ema, model=model, ema_decay=ema_decay)
         if lr_decay is not None:
@@ -304,4 +374,14 @@ def train_diffusion(
     return history
 
 
-__all__ = ["train_diffusion", "optimisation_step", "ema_update", "cosine_lr", "save_checkpoint", "load_checkpoint"]
+__all__ = [
+    "train_diffusion",
+    "step_generator",
+    "batch_indices",
+    "batch_loss",
+    "optimisation_step",
+    "ema_update",
+    "cosine_lr",
+    "save_checkpoint",
+    "load_checkpoint",
+]

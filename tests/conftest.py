@@ -12,6 +12,19 @@ import torch.nn as nn
 from dimedia_course.toy import GaussianMixture, ToyDenoiser
 
 
+#: Test files that run longest, in the order they should start. With ``.ci/run``'s ``--dist loadfile
+#: --no-loadscope-reorder`` each file runs whole on one worker and files start in collection order, so the
+#: website build (the longest single job) starts first instead of after the files with the most tests; then the
+#: sandboxed grading run; a small file each comes next because pytest-xdist hands every worker two files at
+#: the start. The rest keep pytest's order.
+LONGEST_FIRST = ("test_book.py", "test_exercises_grading.py", "test_forward.py", "test_schedules.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the others keep their order
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Tiny models are fastest on one thread, and far faster when the CPU is shared (no OpenMP spin-waits)."""

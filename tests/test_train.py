@@ -368,3 +368,54 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_130_with_one_line(tmp_path):
     assert "Traceback" not in err and "--resume" in err and len(err.strip().splitlines()) == 1, err
     done = int(metrics.read_text().splitlines()[-1].split(",")[0])
     assert _state(tmp_path / "run")["step"] >= done >= 3  # the checkpoint holds every logged step (none is lost)
+
+
+@pytest.mark.parametrize("config", ["cpu_demo.yaml", "cpu_cfg_levels.yaml", "cpu_rflow_axial.yaml"])
+def test_notebook_loop_and_command_line_loop_train_the_same_weights(tmp_path, config):
+    """Issue 17: one rule for the steps of both loops. The command-line run and ``train_diffusion`` on the same
+    images, initial weights, seed, batch, optimiser and EMA end with the same weights (diffusion, classifier-free
+    guidance with label dropout, rectified flow), and the command-line run leaves the global random state alone."""
+    from dimedia_course.data import load_dataset
+    from dimedia_course.schedulers import DDPMScheduler
+    from dimedia_course.train import build_flow_scheduler, build_model
+    from dimedia_course.training import train_diffusion
+
+    overrides = ["train.steps=3", "train.checkpoint_every=3", "train.lr_schedule=constant", "train.ema_decay=0.9"]
+    cfg = load_config(config, [*TINY, *overrides])
+    before = torch.random.get_rng_state()
+    train(cfg, tmp_path / "cli", progress=False)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    cli = _state(tmp_path / "cli")
+
+    images, labels = load_dataset(cfg.data.name, size=cfg.data.size, n=cfg.data.n)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        model = build_model(cfg.model, images.shape[1], images.ndim - 2)
+    flow = cfg.schedule.prediction_type == "flow_velocity"
+    scheduler = (
+        build_flow_scheduler(cfg.schedule)
+        if flow
+        else DDPMScheduler(
+            cfg.schedule.num_train_timesteps, cfg.schedule.schedule, prediction_type=cfg.schedule.prediction_type
+        )
+    )
+    history = train_diffusion(
+        model,
+        images,
+        scheduler,
+        steps=3,
+        batch_size=cfg.train.batch_size,
+        lr=cfg.train.lr,
+        seed=cfg.train.seed,
+        labels=labels if cfg.model.num_classes is not None else None,
+        num_classes=cfg.model.num_classes,
+        p_uncond=cfg.train.p_uncond,
+        grad_clip=cfg.train.grad_clip,
+        ema_decay=cfg.train.ema_decay,
+        device="cpu",
+        progress=False,
+    )
+    if cfg.model.num_classes is not None:
+        assert cfg.train.p_uncond > 0  # label dropout is part of what both loops must draw alike
+    _same(model.state_dict(), cli["model"], atol=1e-6)
+    _same(history["ema_model"].state_dict(), cli["ema"], atol=1e-6)

@@ -241,3 +241,32 @@ def test_optimisation_step_is_sgd_on_the_clipped_gradient_then_the_ema():
         )
         torch.testing.assert_close(model.weight.detach(), expected, rtol=0, atol=1e-12)
         torch.testing.assert_close(ema.weight.detach(), 0.9 * ema0 + 0.1 * expected, rtol=0, atol=1e-12)
+
+
+def test_each_step_draws_batch_timesteps_and_noise_from_its_own_generator():
+    """The documented rule of both loops, re-derived by hand: step k seeds torch.Generator with
+    seed * 1_000_003 + k and draws, in this order, the batch indices (with replacement), t ~ U{0..T-1} and the
+    noise; the network sees x_t = sqrt(abar_t) x_0[idx] + sqrt(1 - abar_t) eps (float64 here)."""
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x, t, y=None):
+            seen.append((x.detach().double().clone(), t.clone()))
+            return x * self.w
+
+    images, seed, batch = data(n=10), 5, 4
+    train_diffusion(Recorder(), images, AC, steps=3, batch_size=batch, seed=seed, progress=False, device="cpu")
+    ac = AC.double()
+    for k, (x_t, t) in enumerate(seen):
+        g = torch.Generator().manual_seed(seed * 1_000_003 + k)
+        idx = torch.randint(0, 10, (batch,), generator=g)
+        t_k = torch.randint(0, 1000, (batch,), generator=g)
+        eps = torch.randn((batch, 1, 8, 8), generator=g).double()
+        expected = ac[t_k].sqrt()[:, None, None, None] * images[idx].double()
+        expected = expected + (1 - ac[t_k]).sqrt()[:, None, None, None] * eps
+        assert torch.equal(t, t_k)
+        torch.testing.assert_close(x_t, expected, rtol=0, atol=1e-6)
