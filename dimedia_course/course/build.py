@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -219,12 +220,48 @@ def _write_notebooks(app, exception) -> None:
         jupytext.write(notebook, target, fmt="ipynb")
 
 
+#: The course's public repository (``https://HOST/OWNER/NAME``): set, the theme shows its repository,
+#: "suggest edit" and "open issue" buttons on every page. The site workflow (``.github/workflows/site.yml``) sets
+#: it from GitHub's own variables, so the buttons point at wherever the course is published; local builds and
+#: forks without it get no buttons (the course has no address of its own to write into ``_config.yml``).
+REPOSITORY_ENV = "DIMEDIA_REPOSITORY_URL"
+_REPOSITORY_URL = re.compile(r"https://[A-Za-z0-9.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
+
+def repository_theme_options(url: str | None, branch: str = "main") -> dict:
+    """The sphinx-book-theme options of the repository buttons for ``url`` (``{}`` when ``url`` is empty): the
+    repository, edit-this-page (the pages' sources sit at the repository root) and issue buttons. A ``url`` that is
+    not ``https://HOST/OWNER/NAME`` is a ``ValueError`` naming :data:`REPOSITORY_ENV`."""
+    if not url:
+        return {}
+    url = url.rstrip("/")
+    if not _REPOSITORY_URL.fullmatch(url):
+        raise ValueError(f"{REPOSITORY_ENV}: expected https://HOST/OWNER/NAME, got {url!r}")
+    return {
+        "repository_url": url,
+        "repository_branch": branch,
+        "path_to_docs": "",
+        "use_repository_button": True,
+        "use_edit_page_button": True,
+        "use_issues_button": True,
+    }
+
+
+def _repository_buttons(app, config) -> None:
+    """Sphinx ``config-inited`` hook: add :func:`repository_theme_options` of :data:`REPOSITORY_ENV`."""
+    options = repository_theme_options(os.environ.get(REPOSITORY_ENV))
+    if options:
+        config.html_theme_options = {**(config.html_theme_options or {}), **options}
+
+
 def setup(app):
-    """Sphinx extension hook (listed in ``_config.yml``): strip remote scripts from every page and register the
-    author-year bibliography style (:mod:`dimedia_course.course.bibstyle`)."""
+    """Sphinx extension hook (listed in ``_config.yml``): strip remote scripts from every page, add the repository
+    buttons when :data:`REPOSITORY_ENV` names the repository, and register the author-year bibliography style
+    (:mod:`dimedia_course.course.bibstyle`)."""
     from dimedia_course.course.bibstyle import register
 
     register()
+    app.connect("config-inited", _repository_buttons)
     app.connect("html-page-context", _drop_remote_scripts, priority=900)
     app.connect("html-page-context", _add_notebook_download)
     app.connect("html-page-context", _add_footer)
@@ -264,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs must be a positive integer, got {args.jobs}")
+    try:
+        repository_theme_options(os.environ.get(REPOSITORY_ENV))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     os.environ["MPLBACKEND"] = "Agg"
     rc = build_book(args.root, args.builddir, args.jobs)
     if rc != 0:
