@@ -8,6 +8,8 @@ import yaml
 
 from dimedia_course.course import build
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def test_html_dir():
     assert build.html_dir(Path("/tmp/x")) == Path("/tmp/x/_build/html")
@@ -96,3 +98,38 @@ def test_missing_slides_conf_fails(tmp_path, capsys):
 def test_cli_rejects_unknown_options():
     with pytest.raises(SystemExit):
         build.main(["--no-such-option"])
+
+
+def test_a_change_of_the_package_or_the_pins_drops_cached_outputs(tmp_path):
+    """jupyter-cache keys a notebook by its cells only: after a change of the package (or of the pins) the cached
+    outputs and Sphinx's doctrees would show other code's results. They are dropped then, and only then."""
+    root = tmp_path / "root"
+    (root / "dimedia_course" / "checkpoints").mkdir(parents=True)
+    (root / "dimedia_course" / "__pycache__").mkdir()
+    (root / "dimedia_course" / "m.py").write_text("A = 1\n")
+    (root / "dimedia_course" / "checkpoints" / "c.json").write_text("{}\n")
+    (root / "requirements.txt").write_text("torch==2.13.0\n")
+    build_dir = root / "_build"
+
+    def fill():
+        for name in (".jupyter_cache", ".doctrees"):
+            (build_dir / name).mkdir(parents=True, exist_ok=True)
+            (build_dir / name / "x").write_text("cached")
+
+    fill()
+    assert build.drop_stale_outputs(None, root) is True  # no digest yet: nothing known about these outputs
+    assert not (build_dir / ".jupyter_cache").exists() and not (build_dir / ".doctrees").exists()
+    fill()
+    assert build.drop_stale_outputs(None, root) is False and (build_dir / ".jupyter_cache" / "x").is_file()
+    (root / "dimedia_course" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"compiled")  # not an input
+    assert build.drop_stale_outputs(None, root) is False
+    for change in (
+        lambda: (root / "dimedia_course" / "m.py").write_text("A = 2\n"),
+        lambda: (root / "dimedia_course" / "checkpoints" / "c.json").write_text('{"new": 1}\n'),
+        lambda: (root / "requirements.txt").write_text("torch==2.13.0\nnumpy==2.4.6\n"),
+    ):
+        fill()
+        change()
+        assert build.drop_stale_outputs(None, root) is True
+        assert not (build_dir / ".jupyter_cache").exists() and not (build_dir / ".doctrees").exists()
+    assert build.package_digest(ROOT) == build.package_digest(ROOT) and len(build.package_digest(ROOT)) == 64

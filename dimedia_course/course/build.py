@@ -11,7 +11,8 @@ The website goes to ``DIR/_build/html`` (default ``DIR`` = the repository root, 
    jupyter-book reads (:mod:`dimedia_course.course.execute`); then
    ``jupyter-book build <root> --path-output DIR -W --keep-going``: every warning and every failing
    notebook cell fails the build (non-zero exit status, propagated). Executed notebooks are cached
-   in ``DIR/_build/.jupyter_cache``: unchanged demos are not re-run.
+   in ``DIR/_build/.jupyter_cache``: unchanged demos are not re-run, as long as the package and the pinned
+   versions are unchanged too (a change of either empties the cache and the doctrees: :func:`drop_stale_outputs`).
 2. ``sphinx-build -b revealjs book/slides DIR/_build/html/slides -W --keep-going``: one reveal.js
    deck per part of the course; reveal.js and MathJax are served from the build, never from a CDN.
 3. The student bundle (:func:`dimedia_course.grading.bundle.write_bundle`) and its requirements file go to
@@ -95,6 +96,49 @@ def _tool(name: str) -> str:
     return found
 
 
+#: What the notebooks' outputs depend on besides their own code: the package (code, configs, checkpoints and their
+#: records) and the pinned library versions. jupyter-cache keys a notebook by its cells only.
+_OUTPUT_INPUTS = (
+    "dimedia_course/**/*.py",
+    "dimedia_course/**/*.yaml",
+    "dimedia_course/checkpoints/*",
+    "requirements.txt",
+)
+
+
+def package_digest(root: Path = ROOT) -> str:
+    """SHA-256 over the files of ``_OUTPUT_INPUTS`` under ``root`` (paths and bytes, in sorted order)."""
+    import hashlib
+
+    root = Path(root).resolve()
+    files = sorted({p for pattern in _OUTPUT_INPUTS for p in root.glob(pattern) if p.is_file()})
+    digest = hashlib.sha256()
+    for path in files:
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def drop_stale_outputs(builddir: Path | None = None, root: Path = ROOT) -> bool:
+    """Empty the build's notebook cache and Sphinx's doctrees when the package or the pins changed since they were
+    made (:func:`package_digest`, kept in ``_build/.package-digest``), so that no page shows outputs of other code:
+    jupyter-cache would reuse a notebook whose cells did not change, and Sphinx would not re-read its page.
+    Returns whether anything was dropped."""
+    build = html_dir(builddir, root).parent
+    stamp, digest = build / ".package-digest", package_digest(root)
+    previous = stamp.read_text(encoding="utf-8").strip() if stamp.is_file() else None
+    dropped = False
+    if previous != digest:
+        for folder in (build / ".jupyter_cache", build / ".doctrees"):
+            if folder.exists():
+                shutil.rmtree(folder)
+                dropped = True
+        build.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(digest + "\n", encoding="utf-8")
+    return dropped
+
+
 def build_book(root: Path = ROOT, builddir: Path | None = None, jobs: int | None = None) -> int:
     """Execute the notebooks ``jobs`` at a time into the build's cache (:mod:`dimedia_course.course.execute`;
     default: one per CPU core), then run ``jupyter-book build`` warning-free (``-W --keep-going``); return its exit
@@ -103,6 +147,8 @@ def build_book(root: Path = ROOT, builddir: Path | None = None, jobs: int | None
     from dimedia_course.course.execute import execute_notebooks
 
     env = build_env(builddir, root)
+    if drop_stale_outputs(builddir, root):
+        print("notebook cache and doctrees dropped: the package or the pinned versions changed", flush=True)
     done = execute_notebooks(root, html_dir(builddir, root).parent / ".jupyter_cache", env, jobs=jobs)
     print(
         f"notebooks: {len(done['executed'])} executed ({done['jobs']} at a time), {done['cached']} cached, "
