@@ -1,7 +1,10 @@
 """Safe model checkpoints: weights plus plain-Python metadata.
 
-A checkpoint is a dict ``{"format": ..., "state_dict": ..., "meta": {...}}`` written with
-:func:`torch.save`. It is read back with ``torch.load(..., weights_only=True)``, which refuses to
+A checkpoint is a dict ``{"format": ..., "state_dict": ..., "meta": {...}, "states": {...}}`` written with
+:func:`torch.save`: the model's weights, plain metadata and, for a resumable training run, further state dicts
+(EMA weights, optimiser, gradient scaler, ...). It is the one format of the package: the notebook loop, the
+command-line runs of :mod:`dimedia_course.train` and the shipped checkpoints of :mod:`dimedia_course.pretrained`.
+It is read back with ``torch.load(..., weights_only=True)``, which refuses to
 run arbitrary pickled code (loading an untrusted ``.pt`` file can otherwise execute code), so the
 metadata is restricted to numbers, strings, booleans, ``None`` and lists/tuples/dicts of them.
 """
@@ -54,8 +57,9 @@ def save_atomically(obj, path) -> Path:
     return path
 
 
-def save_checkpoint(path, model: nn.Module, **meta) -> Path:
-    """Save ``model.state_dict()`` and keyword metadata (e.g. ``config=...``, ``steps=...``) to ``path``.
+def save_checkpoint(path, model: nn.Module, states: dict | None = None, **meta) -> Path:
+    """Save ``model.state_dict()``, keyword metadata (e.g. ``config=...``, ``steps=...``) and ``states``, a dict of
+    further state dicts (``{"ema": ..., "optimizer": ...}``; ``None`` values allowed), to ``path``.
 
     Parent folders are created and the file is written atomically (:func:`save_atomically`). Returns the path.
     """
@@ -63,8 +67,12 @@ def save_checkpoint(path, model: nn.Module, **meta) -> Path:
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     for key, value in meta.items():
         _check_plain(value, key)
+    if states is not None and (not isinstance(states, dict) or not all(isinstance(k, str) for k in states)):
+        raise TypeError("states must be a dict of named state dicts")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return save_atomically({"format": FORMAT, "state_dict": state, "meta": dict(meta)}, path)
+    return save_atomically(
+        {"format": FORMAT, "state_dict": state, "meta": dict(meta), "states": dict(states or {})}, path
+    )
 
 
 def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") -> dict:
@@ -72,7 +80,7 @@ def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") ->
 
     If ``model`` is given its weights are replaced in place; a missing/unexpected parameter or a
     shape mismatch raises a ValueError naming the parameters. Returns
-    ``{"state_dict": ..., "meta": ...}``.
+    ``{"state_dict": ..., "meta": ..., "states": ...}`` (``states`` is ``{}`` for a checkpoint without them).
     """
     path = Path(path)
     if not path.is_file():
@@ -105,7 +113,7 @@ def load_checkpoint(path, model: nn.Module | None = None, map_location="cpu") ->
                 f"checkpoint {str(path)!r} does not fit this model ({type(model).__name__}): " + " | ".join(lines)
             )
         model.load_state_dict(state)
-    return {"state_dict": state, "meta": meta}
+    return {"state_dict": state, "meta": meta, "states": ckpt.get("states") or {}}
 
 
 __all__ = ["save_atomically", "save_checkpoint", "load_checkpoint"]

@@ -99,8 +99,8 @@ def export_pretrained(run_dir, name: str, config_path=None, checkpoint_dir=None,
     """Write the EMA weights (float16) of the run in ``run_dir`` (``checkpoint.pt`` of
     :func:`dimedia_course.train.train`) to ``<checkpoint_dir>/<name>.pt`` with the config hash."""
     cfg = load_config(config_path or CONFIG_DIR / f"{name}.yaml")
-    state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=True)
-    weights = state["ema"] if state.get("ema") is not None else state["model"]
+    run = load_checkpoint(Path(run_dir) / "checkpoint.pt")
+    weights = run["states"].get("ema") or run["state_dict"]
     model = build_model(cfg.model, dims=spatial_dims(cfg.data))
     model.load_state_dict(weights)
     path = Path(checkpoint_dir or CHECKPOINT_DIR) / f"{name}.pt"
@@ -109,7 +109,7 @@ def export_pretrained(run_dir, name: str, config_path=None, checkpoint_dir=None,
         model.half(),
         config_hash=config_hash(cfg),
         config=dataclasses.asdict(cfg),
-        step=int(state["step"]),
+        step=int(run["meta"]["step"]),
         **meta,
     )
 

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import torch
 
-from dimedia_course.checkpoint import save_atomically
+from dimedia_course.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = [
     "TrainConfig",
@@ -404,18 +404,18 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
     scaler = torch.amp.GradScaler("cuda", enabled=run.amp and device.type == "cuda")
     start, seconds_before = 0, 0.0
     if resume:
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimizer"])
-        if ema is not None and state.get("ema") is not None:
-            ema.load_state_dict(state["ema"])
-        scaler.load_state_dict(state["scaler"])
+        saved = load_checkpoint(checkpoint, model, map_location=device)
+        states, meta = saved["states"], saved["meta"]
+        optimiser.load_state_dict(states["optimizer"])
+        if ema is not None and states.get("ema") is not None:
+            ema.load_state_dict(states["ema"])
+        scaler.load_state_dict(states["scaler"])
         if latent:
-            ldm.autoencoder.load_state_dict(state["autoencoder"])
-            ae_optimiser.load_state_dict(state["ae_optimizer"])
-            ldm.scale_factor = state["scale_factor"]
-        start = int(state["step"])
-        seconds_before = float(state.get("seconds", 0.0))
+            ldm.autoencoder.load_state_dict(states["autoencoder"])
+            ae_optimiser.load_state_dict(states["ae_optimizer"])
+            ldm.scale_factor = meta["scale_factor"]
+        start = int(meta["step"])
+        seconds_before = float(meta.get("seconds", 0.0))
     net, ae_net = model, _AutoencoderLoss(ldm) if latent else None
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -436,23 +436,17 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, progress: bool = True
         bar = tqdm(total=total, initial=start, desc="training")
     tic = time.perf_counter() - seconds_before  # wall-clock seconds continue across resumes
 
-    def save(done: int) -> None:
-        state = {
-            "model": model.state_dict(),
+    def save(done: int) -> None:  # the package's one checkpoint format (dimedia_course.checkpoint)
+        states = {
             "ema": None if ema is None else ema.state_dict(),
             "optimizer": optimiser.state_dict(),
             "scaler": scaler.state_dict(),
-            "step": done,
-            "seconds": time.perf_counter() - tic,
-            "config": dataclasses.asdict(cfg),
         }
+        meta = {"step": done, "seconds": time.perf_counter() - tic, "config": dataclasses.asdict(cfg)}
         if latent:
-            state.update(
-                autoencoder=ldm.autoencoder.state_dict(),
-                ae_optimizer=ae_optimiser.state_dict(),
-                scale_factor=ldm.scale_factor,
-            )
-        save_atomically(state, checkpoint)
+            states.update(autoencoder=ldm.autoencoder.state_dict(), ae_optimizer=ae_optimiser.state_dict())
+            meta["scale_factor"] = None if ldm.scale_factor is None else float(ldm.scale_factor)
+        save_checkpoint(checkpoint, model, states=states, **meta)
 
     done = start
     interrupted = []  # Ctrl-C sets this; the loop stops after the step in flight, at a consistent state

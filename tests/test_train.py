@@ -36,7 +36,11 @@ LDM_TINY = [
 
 
 def _state(out: Path) -> dict:
-    return torch.load(out / "checkpoint.pt", weights_only=True)
+    """A run's checkpoint in the package's one format: the model's weights, its further states and metadata."""
+    from dimedia_course.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(out if out.suffix == ".pt" else out / "checkpoint.pt")
+    return {"model": saved["state_dict"], **saved["states"], **saved["meta"]}
 
 
 def _same(a: dict, b: dict, atol=0.0):
@@ -202,13 +206,13 @@ def test_latent_config_trains_in_two_stages_resumes_exactly_and_samples(tmp_path
     step 2 (inside stage 1) or step 4 (inside stage 2) ends with the weights of the uninterrupted run."""
     import dimedia_course.train as train_module
 
-    save = train_module.save_atomically
+    save = train_module.save_checkpoint
 
-    def save_every_step(state, path):  # keep a copy of every checkpoint, to resume from each
-        save(state, path)
-        save(state, path.with_name(f"checkpoint-{state['step']}.pt"))
+    def save_every_step(path, model, states=None, **meta):  # keep a copy of every checkpoint, to resume from each
+        save(path, model, states=states, **meta)
+        save(path.with_name(f"checkpoint-{meta['step']}.pt"), model, states=states, **meta)
 
-    monkeypatch.setattr(train_module, "save_atomically", save_every_step)
+    monkeypatch.setattr(train_module, "save_checkpoint", save_every_step)
     cfg = load_config("cpu_ldm.yaml", LDM_TINY)
     assert cfg.model.kind == "latent" and cfg.model.denoiser == "small_unet"
     full = train(cfg, tmp_path / "full", progress=False)
@@ -221,7 +225,7 @@ def test_latent_config_trains_in_two_stages_resumes_exactly_and_samples(tmp_path
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4", "5", "6"]
     a = _state(tmp_path / "full")
     assert {"model", "ema", "autoencoder", "ae_optimizer", "scale_factor"} <= set(a)
-    assert torch.load(tmp_path / "full" / "checkpoint-2.pt", weights_only=True)["scale_factor"] is None  # stage 1
+    assert _state(tmp_path / "full" / "checkpoint-2.pt")["scale_factor"] is None  # stage 1
     assert a["scale_factor"] > 0
     ldm = full["ldm"]
     assert ldm.scale_factor == a["scale_factor"] and ldm.latent_shape == (2, 8, 8)
@@ -231,7 +235,7 @@ def test_latent_config_trains_in_two_stages_resumes_exactly_and_samples(tmp_path
     images, _ = load_dataset("mni152", size=16, n=32)
     assert ldm.compute_scale_factor(images) == pytest.approx(a["scale_factor"], rel=1e-6)
     # the autoencoder learns in stage 1 (step 2 -> 4) and is frozen in stage 2 (step 4 -> 6)
-    ae = {k: torch.load(tmp_path / "full" / f"checkpoint-{k}.pt", weights_only=True)["autoencoder"] for k in (2, 4)}
+    ae = {k: _state(tmp_path / "full" / f"checkpoint-{k}.pt")["autoencoder"] for k in (2, 4)}
     assert any(not torch.equal(ae[2][key], ae[4][key]) for key in ae[2])
     _same(ae[4], a["autoencoder"])
     for k in (2, 4):
@@ -413,3 +417,22 @@ def test_notebook_loop_and_command_line_loop_train_the_same_weights(tmp_path, co
         assert cfg.train.p_uncond > 0  # label dropout is part of what both loops must draw alike
     _same(model.state_dict(), cli["model"], atol=1e-6)
     _same(history["ema_model"].state_dict(), cli["ema"], atol=1e-6)
+
+
+def test_a_command_line_run_is_a_package_checkpoint(tmp_path):
+    """Issue 17: one checkpoint format. A run's checkpoint.pt loads with dimedia_course.checkpoint.load_checkpoint
+    into the model of its config (weights-only loading), with its EMA, optimiser state and step beside it."""
+    from dimedia_course.checkpoint import load_checkpoint, save_checkpoint
+    from dimedia_course.train import build_model
+
+    cfg = load_config("cpu_demo.yaml", [*TINY, "train.steps=2", "train.checkpoint_every=2", "train.ema_decay=0.9"])
+    result = train(cfg, tmp_path / "run", progress=False)
+    model = build_model(cfg.model)
+    saved = load_checkpoint(tmp_path / "run" / "checkpoint.pt", model)
+    _same(model.state_dict(), result["model"].state_dict())
+    assert saved["meta"]["step"] == 2 and saved["meta"]["config"]["train"]["steps"] == 2
+    assert {"ema", "optimizer", "scaler"} <= set(saved["states"])
+    _same(saved["states"]["ema"], result["ema_model"].state_dict())
+    with pytest.raises(TypeError, match="states"):
+        save_checkpoint(tmp_path / "bad.pt", model, states=[1, 2])
+    assert not (tmp_path / "bad.pt").exists()
