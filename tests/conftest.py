@@ -11,7 +11,6 @@ import torch.nn as nn
 
 from dimedia_course.toy import GaussianMixture, ToyDenoiser
 
-
 #: Test files that run longest, in the order they should start. With ``.ci/run``'s ``--dist loadfile
 #: --no-loadscope-reorder`` each file runs whole on one worker and files start in collection order, so the
 #: website build (the longest single job) starts first instead of after the files with the most tests; then the
