@@ -25,10 +25,12 @@ def test_bundle_holds_release_wheel_and_no_solutions(tmp_path):
     with zipfile.ZipFile(path) as bundle:
         names = bundle.namelist()
         wheel_name = next(n for n in names if n.endswith(".whl"))
+        readme = bundle.read("dimedia-student-bundle/README.md").decode("utf-8")
         (tmp_path / "w.whl").write_bytes(bundle.read(wheel_name))
     notebooks = sorted(n for n in names if n.endswith(".ipynb"))
     released = sorted(ROOT.glob("exercises/a*/*.ipynb"))
     assert len(released) >= 7 and len(notebooks) == len(released)
+    assert f"holds the {len(released)} exercise notebooks" in readme  # counted, not written by hand
     assert all(n.startswith("dimedia-student-bundle/exercises/") for n in notebooks)
     assert "dimedia-student-bundle/requirements.txt" in names and "dimedia-student-bundle/README.md" in names
     assert not any("solutions" in n or "grader_checks" in n for n in names)

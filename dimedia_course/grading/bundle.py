@@ -46,7 +46,7 @@ STUDENT_EXCLUDED = (
 
 _README = """# DiMEDIA exercises: student bundle
 
-This bundle holds the six exercise notebooks of the DiMEDIA course, the course package `dimedia_course` and
+This bundle holds the NOTEBOOK_COUNT exercise notebooks of the DiMEDIA course, the course package `dimedia_course` and
 the exact versions of the packages used for grading. It needs Python 3.10 or newer; no GPU and no internet
 access while you work (only to install the packages once).
 
@@ -158,6 +158,7 @@ def write_bundle(out_dir, root=None) -> Path:
                 f"{BUNDLE_NAME}/requirements.txt", student_requirements(root / "requirements.txt", wheel.name)
             )
             readme = _README.replace("TORCH_VERSION", _torch_version(root / "requirements.txt"))
+            readme = readme.replace("NOTEBOOK_COUNT", str(len(list((root / RELEASE_DIR).glob("*/*.ipynb")))))
             bundle.writestr(f"{BUNDLE_NAME}/README.md", readme)
         shutil.move(str(partial), target)  # complete or absent: never a half-written bundle
     return target
