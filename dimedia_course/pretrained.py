@@ -100,7 +100,8 @@ def export_pretrained(run_dir, name: str, config_path=None, checkpoint_dir=None,
     :func:`dimedia_course.train.train`) to ``<checkpoint_dir>/<name>.pt`` with the config hash."""
     cfg = load_config(config_path or CONFIG_DIR / f"{name}.yaml")
     run = load_checkpoint(Path(run_dir) / "checkpoint.pt")
-    weights = run["states"].get("ema") or run["state_dict"]
+    ema = run["states"].get("ema")
+    weights = ema if ema is not None else run["state_dict"]
     model = build_model(cfg.model, dims=spatial_dims(cfg.data))
     model.load_state_dict(weights)
     path = Path(checkpoint_dir or CHECKPOINT_DIR) / f"{name}.pt"

@@ -303,7 +303,7 @@ def train_diffusion(
             condition = concat_condition
         batches = None
         size = min(batch_size, n)
-        steps_per_epoch = math.ceil(n / min(batch_size, n))
+        steps_per_epoch = math.ceil(n / size)
     elif isinstance(data, DataLoader):
         if labels is not None:
             raise ValueError("labels= is only for tensor data; a DataLoader should yield (x, y)")

@@ -114,8 +114,6 @@ def package_digest(root: Path = ROOT) -> str:
     files = sorted({p for pattern in _OUTPUT_INPUTS for p in root.glob(pattern) if p.is_file()})
     digest = hashlib.sha256()
     for path in files:
-        if "__pycache__" in path.parts:
-            continue
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
