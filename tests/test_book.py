@@ -11,7 +11,6 @@ import functools
 import http.server
 import os
 import re
-import shutil
 import socketserver
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from browser import run_chromium
 
 from dimedia_course.course.build import ROOT, html_dir
 
@@ -70,18 +70,6 @@ GRADING_MARKERS = (
     "### BEGIN SOLUTION",
     "### END SOLUTION",
     "BEGIN HIDDEN TESTS",
-)
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
 )
 
 
@@ -234,14 +222,6 @@ def test_demo_pages_executed_with_figures(site, demo):
 # ---------------------------------------------------------------- browser test (headless Chromium)
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-
-
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest output clean
         pass
@@ -261,12 +241,8 @@ def server(site):
 
 
 def _chromium_run(url: str, tmp_path: Path, *extra: str, budget_ms: int = 15000) -> subprocess.CompletedProcess:
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("headless Chromium is not installed (apt-get install chromium; .ci/run installs it)")
     profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
-    cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}", *extra, url]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    return run_chromium(url, profile, *extra, budget_ms=budget_ms)
 
 
 def _run_harness(site, server, tmp_path, name: str, page: str, marker: str, window: str) -> dict:

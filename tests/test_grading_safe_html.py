@@ -141,18 +141,13 @@ def test_policy_comes_first_and_allows_only_the_pages_own_inline_script(tmp_path
 
 def test_in_a_browser_a_script_past_the_sanitiser_does_not_run_and_mathjax_does(tmp_path):
     import re
-    import shutil
-    import subprocess
 
-    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if exe is None:
-        pytest.skip("headless Chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    from browser import run_chromium
+
     page = _injected_page(tmp_path)
 
     def body(path, profile):
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-        cmd = [exe, *flags, f"--user-data-dir={tmp_path / profile}", "--virtual-time-budget=10000", "--dump-dom"]
-        dom = subprocess.run([*cmd, path.as_uri()], capture_output=True, text=True, timeout=120).stdout
+        dom = run_chromium(path.as_uri(), tmp_path / profile, "--dump-dom", budget_ms=10000, timeout=120).stdout
         return re.search(r"<body[^>]*>", dom).group(0), dom
 
     tag, dom = body(page, "p1")
