@@ -2,6 +2,7 @@
 
 - :func:`q_sample` draws ``x_t ~ q(x_t | x_0)`` in closed form (Ho et al. 2020, eq. 4):
   ``x_t = sqrt(alphabar_t) x_0 + sqrt(1 - alphabar_t) eps`` with ``eps ~ N(0, I)``.
+- :func:`q_step` takes one step of the chain, ``x_t ~ q(x_t | x_{t-1})`` (Ho et al. 2020, eq. 2).
 - :func:`q_posterior_mean_variance` gives ``q(x_{t-1} | x_t, x_0) = N(mu_tilde, beta_tilde I)``
   (Ho et al. 2020, eq. 6-7), the target that every reverse step tries to match.
 """
@@ -13,7 +14,7 @@ import torch
 from dimedia_course.schedules import NoiseSchedule, extract
 from dimedia_course.validation import check_alphas_cumprod
 
-__all__ = ["q_sample", "posterior_coefficients", "q_posterior_mean_variance"]
+__all__ = ["q_sample", "q_step", "posterior_coefficients", "q_posterior_mean_variance"]
 
 
 def q_sample(x0: torch.Tensor, t, noise: torch.Tensor, alphas_cumprod) -> torch.Tensor:
@@ -29,6 +30,23 @@ def q_sample(x0: torch.Tensor, t, noise: torch.Tensor, alphas_cumprod) -> torch.
         raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
     ab = extract(check_alphas_cumprod(alphas_cumprod), t, x0)
     return ab.sqrt() * x0 + (1.0 - ab).sqrt() * noise
+
+
+def q_step(x_prev: torch.Tensor, t, noise: torch.Tensor, betas) -> torch.Tensor:
+    """One step of the forward chain, ``x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps``, a draw of
+    ``q(x_t | x_{t-1})`` (Ho et al. 2020, eq. 2); iterated, it is the Euler-Maruyama discretisation of the VP SDE
+    (Song et al. 2021, eq. 10-11) and reaches the marginal of :func:`q_sample`.
+
+    Args:
+        x_prev: ``x_{t-1}`` shaped ``(B, C, ...)``.
+        t: integer timesteps, an int or a ``(B,)`` tensor (0-based: ``t = 0`` noises the clean image).
+        noise: standard normal noise shaped like ``x_prev``.
+        betas: ``(T,)`` tensor of betas, or an object with a ``betas`` attribute (NoiseSchedule, scheduler).
+    """
+    if noise.shape != x_prev.shape:
+        raise ValueError(f"noise must have the shape of x_prev {tuple(x_prev.shape)}, got {tuple(noise.shape)}")
+    beta = extract(torch.as_tensor(getattr(betas, "betas", betas)), t, x_prev)
+    return (1.0 - beta).sqrt() * x_prev + beta.sqrt() * noise
 
 
 def posterior_coefficients(alpha_prod_t, alpha_prod_prev, alpha_t):

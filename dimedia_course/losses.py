@@ -8,7 +8,9 @@ The network sees ``x_t = sqrt(alphabar_t) x_0 + sqrt(1 - alphabar_t) eps`` and p
   (Salimans & Ho 2022, sec. 4 and appendix D).
 
 All three are linear in ``(x_t, x_0, eps)``, so any one of them can be converted into the others
-(:func:`predict_x0`, :func:`predict_epsilon`).
+(:func:`predict_x0`, :func:`predict_epsilon`, :func:`score_from_epsilon`), and a squared error on any of them is a
+squared error on ``x_0`` with an SNR-dependent weight (:func:`x0_error_weight`). :func:`vlb_weight` is the weight
+that the variational bound puts on the noise error at each timestep.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dimedia_course.forward import q_sample
+from dimedia_course.forward import posterior_coefficients, q_sample
 from dimedia_course.schedules import extract
 from dimedia_course.validation import PREDICTION_TYPES, check_alphas_cumprod, check_condition, check_prediction_type
 
@@ -24,6 +26,9 @@ __all__ = [
     "PREDICTION_TYPES",
     "velocity",
     "get_velocity",
+    "score_from_epsilon",
+    "x0_error_weight",
+    "vlb_weight",
     "x0_eps_from_output",
     "training_target",
     "predict_x0",
@@ -47,6 +52,40 @@ def get_velocity(x0: torch.Tensor, noise: torch.Tensor, t, alphas_cumprod) -> to
     if noise.shape != x0.shape:
         raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
     return velocity(x0, noise, extract(check_alphas_cumprod(alphas_cumprod), t, x0))
+
+
+def score_from_epsilon(eps: torch.Tensor, alpha_prod) -> torch.Tensor:
+    """``grad_{x_t} log q(x_t | x_0) = -eps / sqrt(1 - alphabar)`` for ``x_t = sqrt(alphabar) x_0 + sqrt(1 - alphabar)
+    eps``: the denoising score matching target (Vincent 2011, eq. 11; Song et al. 2021, eq. 7), and, with the
+    predicted noise in place of ``eps``, the network's score estimate (Ho et al. 2020, eq. 11 read as a score).
+    ``alpha_prod`` is a float or a tensor that broadcasts against ``eps``."""
+    return -eps / (1.0 - alpha_prod) ** 0.5
+
+
+def x0_error_weight(snr, prediction_type: str):
+    """The weight ``w`` with ``||target - prediction||^2 = w ||x_0 - x0_hat||^2`` when the prediction of
+    ``prediction_type`` is converted to ``x0_hat`` (Salimans & Ho 2022, sec. 4; Kingma et al. 2021, eq. 2):
+    ``SNR`` for epsilon, ``1`` for sample, ``1 + SNR`` for v_prediction. ``snr`` is a float or a tensor of
+    ``alphabar / (1 - alphabar)``."""
+    check_prediction_type(prediction_type)
+    if prediction_type == "epsilon":
+        return snr
+    if prediction_type == "sample":
+        return torch.ones_like(snr) if torch.is_tensor(snr) else 1.0
+    return 1 + snr
+
+
+def vlb_weight(alphas_cumprod) -> torch.Tensor:
+    """The weight ``lambda_t = beta_t^2 / (2 sigma_t^2 alpha_t (1 - alphabar_t))`` of ``E||eps - eps_theta||^2`` in
+    the bound term ``L_{t-1}`` with ``sigma_t^2 = beta_tilde_t`` (Ho et al. 2020, eq. 12, with eq. 7 for
+    ``beta_tilde``); ``L_simple`` (eq. 14) sets it to 1. ``(T,)`` float64, computed from the given alphabar (a float32
+    schedule limits it to about 1e-3 relative precision at small ``t``); entry 0 (the decoder term ``L_0``, where
+    ``beta_tilde = 0``) is ``inf``. ``alphas_cumprod``: a ``(T,)`` tensor, a NoiseSchedule or a scheduler."""
+    ab = check_alphas_cumprod(alphas_cumprod).detach().double().cpu()
+    ab_prev = torch.cat([ab.new_ones(1), ab[:-1]])
+    alpha = ab / ab_prev
+    beta_tilde = posterior_coefficients(ab, ab_prev, alpha)[2]
+    return (1.0 - alpha) ** 2 / (2.0 * beta_tilde * alpha * (1.0 - ab))
 
 
 def training_target(x0: torch.Tensor, noise: torch.Tensor, t, alphas_cumprod, prediction_type: str):

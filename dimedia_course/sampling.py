@@ -13,6 +13,9 @@ diffusion posterior sampling (``likelihood``, ``dps_scale``) are hooks of :func:
 update is the scheduler's ``step``. Works with :class:`~dimedia_course.schedulers.DDPMScheduler`,
 :class:`~dimedia_course.schedulers.DDIMScheduler`, :class:`~dimedia_course.schedulers.RFlowScheduler`
 (rectified flow: ``step`` is an Euler step of the velocity) and (without the x0 hooks) MONAI's schedulers.
+
+:func:`langevin_step` is one step of Langevin dynamics with a given score, the sampler of score-based models
+(Song & Ermon 2019), for chains at a fixed noise level (no timesteps, no scheduler).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 from dimedia_course.guidance import classifier_free_guidance
 from dimedia_course.validation import check_condition, check_labels, model_device
 
-__all__ = ["sample", "set_inference_timesteps", "resolve_null_label", "denoiser_output"]
+__all__ = ["sample", "set_inference_timesteps", "resolve_null_label", "denoiser_output", "langevin_step"]
 
 
 def resolve_null_label(model, null_label=None) -> int:
@@ -54,6 +57,22 @@ def denoiser_output(model, x, t_batch, y=None, guidance_scale: float = 1.0, null
     else:
         out = model(x_in, t_batch, y)
     return out
+
+
+def langevin_step(
+    x: torch.Tensor, score: torch.Tensor, step_size: float, generator: torch.Generator | None = None, noise=None
+) -> torch.Tensor:
+    """One step of unadjusted Langevin dynamics, ``x + (eta / 2) score + sqrt(eta) z`` with ``z ~ N(0, I)``
+    (Song & Ermon 2019, eq. 4; Welling & Teh 2011). ``score`` is ``grad log p(x)`` shaped like ``x``; ``noise``
+    fixes ``z`` (else it is drawn from ``generator``)."""
+    if score.shape != x.shape:
+        raise ValueError(f"score must have the shape of x {tuple(x.shape)}, got {tuple(score.shape)}")
+    if not step_size > 0:
+        raise ValueError(f"step_size must be > 0, got {step_size!r}")
+    if noise is None:
+        gen_device = generator.device if generator is not None else x.device
+        noise = torch.randn(x.shape, generator=generator, device=gen_device, dtype=x.dtype).to(x.device)
+    return x + 0.5 * step_size * score + step_size**0.5 * noise
 
 
 def _pick_device(device, x_T, model) -> torch.device:

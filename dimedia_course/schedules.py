@@ -8,7 +8,9 @@ from it (Ho et al. 2020, eq. 2 and 4):
     q(x_t | x_0) = N(sqrt(alphabar_t) x_0, (1 - alphabar_t) I)
 
 and the signal-to-noise ratio ``SNR(t) = alphabar_t / (1 - alphabar_t)`` (Kingma et al. 2021,
-"Variational Diffusion Models", eq. 2-3) which must decrease monotonically with ``t``.
+"Variational Diffusion Models", eq. 2-3) which must decrease monotonically with ``t``; the
+variance-exploding process with the same SNR has noise level ``sigma_t = SNR(t)^(-1/2)``
+(:meth:`NoiseSchedule.ve_sigma`).
 
 Schedules implemented here (indices are 0-based, ``t = 0 .. T-1``):
 
@@ -196,3 +198,13 @@ class NoiseSchedule:
         """Natural log of :meth:`snr` (the quantity lambda_t of Kingma et al. 2021)."""
         ab = self.alphas_cumprod.double()[self._timesteps(t)]
         return (torch.log(ab) - torch.log1p(-ab)).float()
+
+    def ve_sigma(self, t=None) -> torch.Tensor:
+        """Noise level ``sigma_t = sqrt((1 - alphabar_t) / alphabar_t) = SNR(t)^(-1/2)`` of the variance-exploding
+        process ``x_0 + sigma_t eps`` (Song & Ermon 2019) with the same SNR: ``x^VE = x^VP / sqrt(alphabar_t)``
+        (Song et al. 2021, sec. 3.4; Kingma et al. 2021, eq. 2-3).
+
+        ``t=None`` returns it at every timestep.
+        """
+        ab = self.alphas_cumprod.double()[self._timesteps(t)]
+        return ((1.0 - ab) / ab).sqrt().float()

@@ -1,7 +1,8 @@
+import numpy as np
 import pytest
 import torch
 
-from dimedia_course.forward import q_posterior_mean_variance, q_sample
+from dimedia_course.forward import q_posterior_mean_variance, q_sample, q_step
 from dimedia_course.schedules import NoiseSchedule
 
 
@@ -30,6 +31,30 @@ def test_q_sample_statistics(sched):
     ab = sched.alphas_cumprod[60].item()
     assert xt.mean().item() == pytest.approx(ab**0.5 * 0.7, abs=0.03)
     assert xt.var().item() == pytest.approx(1 - ab, rel=0.05)
+
+
+def test_q_step_chain_reaches_the_closed_form_marginal():
+    """k steps of Ho eq. 2 give x_k = sqrt(alphabar_k) x_0 + sqrt(1 - alphabar_k) eps (eq. 4), checked exactly in
+    float64: the chain is linear, so running it with x_0 = 1 and no noise gives the signal coefficient, and
+    running it with one unit noise at step j gives the coefficient of eps_j; numpy's cumprod is the oracle."""
+    betas = torch.linspace(1e-4, 0.2, 30, dtype=torch.float64)
+    k = 25
+    x = torch.zeros(k + 1, 1, dtype=torch.float64)
+    x[0] = 1.0  # row 0 carries the signal, row j + 1 the noise injected at step j
+    for t in range(k):
+        noise = torch.zeros_like(x)
+        noise[t + 1] = 1.0
+        x = q_step(x, t, noise, betas)
+    alphabar = np.cumprod(1.0 - betas.numpy())[k - 1]
+    assert x[0].item() == pytest.approx(np.sqrt(alphabar), rel=1e-12)
+    assert (x[1:] ** 2).sum().item() == pytest.approx(1.0 - alphabar, rel=1e-12)
+    # one step by hand, a scheduler-like object with .betas, and per-sample timesteps
+    x_prev, eps = torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 3, dtype=torch.float64)
+    out = q_step(x_prev, torch.tensor([3, 7]), eps, NoiseSchedule(betas))
+    b = betas.float().double()[torch.tensor([3, 7])][:, None]  # NoiseSchedule stores float32 betas
+    torch.testing.assert_close(out, (1 - b).sqrt() * x_prev + b.sqrt() * eps)
+    with pytest.raises(ValueError, match="shape"):
+        q_step(x_prev, 3, eps[:1], betas)
 
 
 def test_posterior_matches_bayes_rule(sched):

@@ -3,7 +3,7 @@ import torch
 from monai.networks.schedulers import DDPMScheduler as MonaiDDPM
 
 from dimedia_course.guidance import classifier_free_guidance
-from dimedia_course.sampling import sample
+from dimedia_course.sampling import langevin_step, sample
 from dimedia_course.schedulers import DDIMScheduler, DDPMScheduler
 
 
@@ -116,3 +116,21 @@ def test_errors(tiny_cond_net):
         sample(tiny_cond_net, sched, (1, 1, 4, 4), y=torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="shape must be"):
         sample(tiny_cond_net, sched, (4, 4))
+
+
+def test_langevin_step_reaches_the_stationary_law_of_the_discretised_chain():
+    """With the score -x of N(0, 1) one step is x <- (1 - eta / 2) x + sqrt(eta) z, an AR(1) chain whose stationary
+    variance is 1 / (1 - eta / 4) exactly (not 1: the discretisation bias of unadjusted Langevin); float64."""
+    g, eta = _gen(3), 0.5
+    x = torch.zeros(100_000, 1, dtype=torch.float64)
+    for _ in range(60):
+        x = langevin_step(x, -x, eta, generator=g)
+    assert x.var().item() == pytest.approx(1 / (1 - eta / 4), rel=0.02)
+    assert abs(x.mean().item()) < 0.02
+    z = torch.tensor([[0.3], [-1.0]], dtype=torch.float64)
+    x0 = torch.tensor([[1.0], [2.0]], dtype=torch.float64)
+    torch.testing.assert_close(langevin_step(x0, -x0, 0.1, noise=z), x0 - 0.05 * x0 + 0.1**0.5 * z)
+    with pytest.raises(ValueError, match="shape"):
+        langevin_step(x0, x0[:1], 0.1)
+    with pytest.raises(ValueError, match="step_size"):
+        langevin_step(x0, x0, 0.0)

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from monai.networks.schedulers import DDPMScheduler as MonaiDDPM
@@ -56,6 +57,22 @@ def test_snr_monotone_and_consistent(name):
     torch.testing.assert_close(snr, (ab / (1 - ab)).float())
     torch.testing.assert_close(sched.log_snr(torch.tensor([0, 50])), snr[[0, 50]].log(), rtol=1e-5, atol=1e-5)
     assert sched.snr(3).shape == ()
+
+
+def test_ve_sigma_is_the_noise_of_the_rescaled_vp_sample():
+    """sigma_t^2 = (1 - alphabar_t) / alphabar_t in float64 from numpy's cumprod, and x_t / sqrt(alphabar_t) =
+    x_0 + sigma_t eps for a VP sample x_t (Song et al. 2021, sec. 3.4)."""
+    sched = NoiseSchedule.from_name("linear", 1000)
+    ab = np.cumprod(1.0 - sched.betas.double().numpy())
+    sigma = sched.ve_sigma().double().numpy()
+    # alphabar is stored in float32, so 1 - alphabar near t = 0 carries a relative error of up to ~1e-3
+    np.testing.assert_allclose(sigma, np.sqrt((1 - ab) / ab), rtol=2e-3)
+    np.testing.assert_allclose(sigma[100:], np.sqrt((1 - ab) / ab)[100:], rtol=1e-5)
+    torch.testing.assert_close(sched.ve_sigma(torch.tensor([5, 700])), sched.snr(torch.tensor([5, 700])) ** -0.5)
+    x0, eps, t = torch.tensor([0.3, -1.2], dtype=torch.float64), torch.tensor([1.1, 0.4], dtype=torch.float64), 600
+    a = float(ab[t])
+    xt = a**0.5 * x0 + (1 - a) ** 0.5 * eps
+    torch.testing.assert_close(xt / a**0.5, x0 + sched.ve_sigma(t).double() * eps, rtol=1e-6, atol=1e-6)
 
 
 def test_derived_quantities():
