@@ -44,7 +44,8 @@ def _tiny_book(tmp_path):
 def test_book_notebooks_are_the_listed_myst_notebooks_demos_first():
     found = [p.relative_to(ROOT).as_posix() for p in book_notebooks(ROOT)]
     assert found[0].startswith("book/demos/") and "book/demos/ddpm_brain.md" in found
-    assert "book/theory/flow_matching.md" in found and "book/exercises/a01_forward_process.md" in found
+    assert "book/theory/flow_matching.md" in found and "book/theory/generative_models.md" in found
+    assert "book/exercises/a01_forward_process.md" not in found  # a plain page: its table is a directive
     assert all(p.endswith(".md") for p in found) and len(found) == len(set(found))
     demos = [i for i, p in enumerate(found) if p.startswith("book/demos/")]
     assert demos == list(range(len(demos)))  # every demo before every other page

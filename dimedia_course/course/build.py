@@ -300,11 +300,13 @@ def _repository_buttons(app, config) -> None:
 
 def setup(app):
     """Sphinx extension hook (listed in ``_config.yml``): strip remote scripts from every page, add the repository
-    buttons when :data:`REPOSITORY_ENV` names the repository, and register the author-year bibliography style
-    (:mod:`dimedia_course.course.bibstyle`)."""
-    from dimedia_course.course.bibstyle import register
+    buttons when :data:`REPOSITORY_ENV` names the repository, register the author-year bibliography style
+    (:mod:`dimedia_course.course.bibstyle`) and the directives that render course data without a kernel
+    (:mod:`dimedia_course.course.directives`)."""
+    from dimedia_course.course import bibstyle, directives
 
-    register()
+    bibstyle.register()
+    directives.register(app)
     app.connect("config-inited", _repository_buttons)
     app.connect("html-page-context", _drop_remote_scripts, priority=900)
     app.connect("html-page-context", _add_notebook_download)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dimedia_course.grading.cells import grade_id, is_answer, is_test, points
 
-__all__ = ["RELEASE_DIR", "release_notebook", "graded_parts", "render_parts"]
+__all__ = ["RELEASE_DIR", "release_notebook", "graded_parts", "parts_table", "index_table"]
 
 #: The nbgrader release folder (what students get).
 RELEASE_DIR = Path(__file__).resolve().parents[2] / "exercises"
@@ -42,10 +42,8 @@ def graded_parts(assignment: str, release_dir: Path = RELEASE_DIR) -> list[dict]
     return parts
 
 
-def render_parts(assignment: str, release_dir: Path = RELEASE_DIR):
-    """An HTML table of the graded parts (function to write, points) for the website (IPython HTML object)."""
-    from IPython.display import HTML
-
+def parts_table(assignment: str, release_dir: Path = RELEASE_DIR) -> str:
+    """An HTML table of the graded parts of ``assignment`` (function to write, graded by, points) for its page."""
     parts = graded_parts(assignment, release_dir)
     rows = "".join(
         f"<tr><td>{i}</td><td><code>{html.escape(p['implements'] or '')}</code></td>"
@@ -53,8 +51,23 @@ def render_parts(assignment: str, release_dir: Path = RELEASE_DIR):
         for i, p in enumerate(parts, 1)
     )
     total = sum(p["points"] for p in parts)
-    return HTML(
+    return (
         '<table class="dimedia-schedule"><thead><tr><th>#</th><th>You implement</th><th>Graded by</th>'
         f"<th>Points</th></tr></thead><tbody>{rows}<tr><td></td><td><strong>Total</strong></td><td></td>"
         f"<td><strong>{total:g}</strong></td></tr></tbody></table>"
+    )
+
+
+def index_table(titles: dict[str, str], release_dir: Path = RELEASE_DIR) -> str:
+    """An HTML table of the exercises ``{assignment: title}``: a link to each page, its graded parts and points."""
+    rows = []
+    for key, title in titles.items():
+        parts = graded_parts(key, release_dir)
+        rows.append(
+            f'<tr><td><a href="{html.escape(key)}.html">{html.escape(title)}</a></td><td>{len(parts)}</td>'
+            f"<td>{sum(p['points'] for p in parts):g}</td></tr>"
+        )
+    return (
+        '<table class="dimedia-schedule"><thead><tr><th>Exercise</th><th>Graded parts</th><th>Points</th></tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
     )
