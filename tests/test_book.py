@@ -262,22 +262,23 @@ def _run_harness(site, server, tmp_path, name: str, page: str, marker: str, wind
 
 
 def test_browser_landing_page_renders_math(server, tmp_path):
-    proc = _chromium_run(f"{server}/book/index.html", tmp_path, "--dump-dom")
+    shot = tmp_path / "landing.png"  # one Chromium run writes the DOM and the screenshot
+    proc = _chromium_run(
+        f"{server}/book/index.html", tmp_path, "--dump-dom", f"--screenshot={shot}", "--window-size=1280,1600"
+    )
     dom = proc.stdout
     assert "Learning objectives" in dom, f"landing page not rendered; stderr:\n{proc.stderr[-2000:]}"
     assert "<mjx-container" in dom, "MathJax did not typeset the equation of the landing page"
-    shot = tmp_path / "landing.png"
-    _chromium_run(f"{server}/book/index.html", tmp_path, f"--screenshot={shot}", "--window-size=1280,1600")
     assert shot.is_file() and shot.stat().st_size > 20_000
 
 
 def test_browser_demo_page_shows_figures(server, tmp_path):
-    proc = _chromium_run(f"{server}/book/demos/ddpm_brain.html", tmp_path, "--dump-dom")
+    shot = tmp_path / "demo.png"
+    url = f"{server}/book/demos/ddpm_brain.html"
+    proc = _chromium_run(url, tmp_path, "--dump-dom", f"--screenshot={shot}", "--window-size=1280,1600")
     dom = proc.stdout
     assert "DDPM" in dom, f"demo page not rendered; stderr:\n{proc.stderr[-2000:]}"
     assert len(re.findall(r"<img[^>]+\.png", dom)) >= 3
-    shot = tmp_path / "demo.png"
-    _chromium_run(f"{server}/book/demos/ddpm_brain.html", tmp_path, f"--screenshot={shot}", "--window-size=1280,1600")
     assert shot.is_file() and shot.stat().st_size > 20_000
 
 

@@ -103,7 +103,7 @@ def trim_outputs(cell) -> bool:
 class _Run:
     """One kernel, one pass over the notebook."""
 
-    GRACE = 10  # seconds an interrupted cell gets before the kernel is killed
+    GRACE = 5  # seconds an interrupted kernel gets to answer before it is killed (a live one answers in ms)
 
     def __init__(self, job: Path, config: dict, nb, spec: dict, interleave: bool, stop_before: int | None):
         self.job, self.config, self.nb, self.spec = job, config, nb, spec
