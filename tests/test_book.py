@@ -452,6 +452,35 @@ def test_decks_hold_at_least_110_slides():
     assert sum(counts.values()) >= 110, counts
 
 
+_IMAGE = re.compile(r"^```\{image\} (\S+)\n((?::[\w-]+: .*\n)*)```", re.M)
+
+
+def test_most_slides_carry_a_figure_with_real_alt_text(tmp_path):
+    """More than half of the content slides (and at least 64) show an image; every image has an alt text of five
+    words or more that is not a file name, and every ``_figures/*.png`` a deck uses is drawn by write_slide_figures."""
+    from dimedia_course.course.slide_figures import write_slide_figures
+
+    written = {p.name for p in write_slide_figures(tmp_path, ROOT / "book" / "applications" / "figures")}
+    slides, with_figure, problems = 0, {}, []
+    for deck in DECKS:
+        text = (ROOT / "book" / "slides" / f"{deck}.md").read_text(encoding="utf-8")
+        for slide in re.split(r"^(?=## )", text, flags=re.M)[1:]:
+            slides += 1
+            images = _IMAGE.findall(slide)
+            with_figure[deck] = with_figure.get(deck, 0) + bool(images)
+            for path, options in images:
+                alt = re.search(r"^:alt: (.*)$", options, re.M)
+                alt = alt.group(1).strip() if alt else ""
+                name = Path(path).stem.replace("_", " ").lower()
+                if len(alt.split()) < 5 or re.search(r"\.(png|jpe?g|svg|gif)\b", alt) or alt.lower() == name:
+                    problems.append(f"{deck}: {path} has no real alt text: {alt!r}")
+                if path.startswith("_figures/") and Path(path).name not in written:
+                    problems.append(f"{deck}: {path} is not drawn by write_slide_figures")
+    assert not problems, problems
+    total = sum(with_figure.values())
+    assert total >= 64 and 2 * total > slides, (total, slides, with_figure)
+
+
 # ---------------------------------------------------------------- self-learner site (issue 19)
 _PIPE_ROW = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$", re.M)
 
