@@ -335,7 +335,7 @@ def _explicit_implicit():
     axes[0].set_ylim(0, 2.6)
     axes[0].set_title(r"explicit: $\log p_\theta(\mathbf{x})$ at any $\mathbf{x}$", fontsize=10)
     samples = mixture.sample(2000, generator=make_generator(2))[:, 0]
-    axes[1].hist(samples.numpy(), bins=70, range=(-3.5, 3.5), color="C1", alpha=0.7)
+    axes[1].hist(samples.numpy(), bins=70, range=(-3.5, 3.5), color="C1", alpha=0.7, histtype="stepfilled")
     axes[1].set_title(r"implicit: only samples $\mathbf{x} = G_\theta(\mathbf{z})$", fontsize=10)
     axes[1].set_yticks([])
     for ax in axes:
@@ -370,6 +370,7 @@ def _change_of_variables():
         density=True,
         color="C0",
         alpha=0.5,
+        histtype="stepfilled",
         label=r"$f_\theta^{-1}(\mathbf{z})$, 3000 draws",
     )
     axes[1].plot(grid[:, 0], _density(mixture, grid), "k", lw=1, label="data density")
@@ -423,13 +424,20 @@ def _posterior_coefficients(schedule):
     import matplotlib.pyplot as plt
 
     t, c0, ct, _, _ = _posterior_terms(schedule)
-    fig, ax = plt.subplots(figsize=(3.6, 2.2))
-    ax.semilogx(t[1:], c0[1:], label=r"$c_0$: weight of $\mathbf{x}_0$")
-    ax.semilogx(t[1:], ct[1:], label=r"$c_t$: weight of $\mathbf{x}_t$")
-    ax.set_xlabel("timestep t (linear schedule, log axis)")
-    ax.set_title(r"$\tilde{\boldsymbol{\mu}}_t = c_0\,\mathbf{x}_0 + c_t\,\mathbf{x}_t$", fontsize=10)
-    ax.legend(frameon=False, fontsize=8)
+    fig, ax = plt.subplots(figsize=(3.4, 1.5))
+    ax.semilogx(t[1:], c0[1:], label=r"$c_0$, weight of $\mathbf{x}_0$")
+    ax.semilogx(t[1:], ct[1:], label=r"$c_t$, weight of $\mathbf{x}_t$")
+    ax.set_xlabel("timestep t (linear schedule)")
+    ax.legend(
+        frameon=False,
+        fontsize=9,
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        title=r"$\tilde{\boldsymbol{\mu}}_t = c_0\,\mathbf{x}_0 + c_t\,\mathbf{x}_t$",
+        title_fontsize=10,
+    )
     ax.grid(alpha=0.3)
+    _plain_log_ticks(ax, (1, 10, 100, 1000))
     return fig
 
 
@@ -462,7 +470,7 @@ def _reverse_marginals(mixture, alphas_cumprod):
     for ax, t in zip(axes, (999, 500, 250, 50, -1)):
         xs = paths[999 - t]  # paths[k] is the sample at timestep 999 - k; the last entry is the clean sample
         ab = torch.tensor(1.0 if t < 0 else float(alphas_cumprod[t]), dtype=torch.float64)
-        ax.hist(xs.numpy(), bins=60, range=(-3.5, 3.5), density=True, color="C0", alpha=0.5)
+        ax.hist(xs.numpy(), bins=60, range=(-3.5, 3.5), density=True, color="C0", alpha=0.5, histtype="stepfilled")
         ax.plot(x[:, 0], _density(mixture, x, ab.sqrt(), 1 - ab), "k", lw=1)
         ax.set_title("t = 0 (output)" if t < 0 else f"t = {t}", fontsize=10)
         ax.set_yticks([])
@@ -540,12 +548,19 @@ def _parameterisation_weights():
     from dimedia_course.losses import x0_error_weight
 
     log_snr = torch.linspace(-8, 8, 200, dtype=torch.float64)
-    fig, ax = plt.subplots(figsize=(4.0, 1.6))
+    fig, ax = plt.subplots(figsize=(3.6, 1.25))
     for p, label in (("epsilon", r"$\epsilon$: SNR"), ("sample", "$x_0$: 1"), ("v_prediction", "$v$: 1 + SNR")):
         ax.semilogy(log_snr, torch.as_tensor(x0_error_weight(log_snr.exp(), p)).expand(200), label=label)
-    ax.set_xlabel(r"$\log \mathrm{SNR}(t)$   (noise $\leftarrow$ $\rightarrow$ data)")
-    ax.set_ylabel(r"weight on $\|\mathbf{x}_0 - \hat{\mathbf{x}}_0\|^2$", fontsize=9)
-    ax.legend(frameon=False, fontsize=9, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_xlabel(r"$\log \mathrm{SNR}(t)$  (noise $\leftarrow$ $\rightarrow$ data)")
+    ax.set_yticks([1e-3, 1, 1e3], ["0.001", "1", "1000"])
+    ax.legend(
+        frameon=False,
+        fontsize=9,
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        title=r"weight on $\|\mathbf{x}_0 - \hat{\mathbf{x}}_0\|^2$",
+        title_fontsize=9,
+    )
     ax.grid(alpha=0.3)
     return fig
 
@@ -628,7 +643,15 @@ def _langevin(mixture, plain):
 
     grid = _grid()
     fig, ax = plt.subplots(figsize=(8, 3))
-    ax.hist(plain[:, 0].numpy(), bins=80, range=(-3.5, 3.5), density=True, alpha=0.5, label="200 Langevin steps")
+    ax.hist(
+        plain[:, 0].numpy(),
+        bins=80,
+        range=(-3.5, 3.5),
+        density=True,
+        alpha=0.5,
+        histtype="stepfilled",
+        label="200 Langevin steps",
+    )
     ax.plot(grid.numpy(), _density(mixture, grid, 1.0, _LANGEVIN_NOISE_VAR).numpy(), "k", lw=1, label="target density")
     ax.legend(frameon=False, fontsize=8)
     ax.set_xlabel("x")
@@ -650,6 +673,7 @@ def _annealed_langevin(mixture, plain, annealed):
         density=True,
         alpha=0.5,
         color="C2",
+        histtype="stepfilled",
         label="annealed, 10 levels x 20 steps",
     )
     axes[0].plot(grid[:, 0], _density(mixture, grid, 1.0, _LANGEVIN_NOISE_VAR), "k", lw=1, label="target density")
