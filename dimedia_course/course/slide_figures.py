@@ -1,6 +1,6 @@
 """Figures of the reveal.js slide decks, drawn by the package when the course is built.
 
-``write_slide_figures(out_dir, applications_figures)`` writes small PNGs (dpi 100; about ten seconds on one CPU
+``write_slide_figures(out_dir, applications_figures)`` writes small PNGs (dpi 100; about 11 s on one CPU
 thread, no training, no pretrained network) into a git-ignored folder next to the decks (``book/slides/_figures``).
 One function per deck draws that deck's figures and returns their paths:
 
