@@ -32,6 +32,7 @@ __all__ = [
     "CHECKPOINT_DIR",
     "HASH_NEUTRAL",
     "config_hash",
+    "config_values_hash",
     "load_pretrained",
     "export_pretrained",
     "real_reference_sets",
@@ -55,7 +56,13 @@ HASH_NEUTRAL = {("train", "lr_min_ratio"): 0.0, ("train", "sample_grid"): None}
 def config_hash(cfg) -> str:
     """SHA-256 (first 16 hex digits) of a :class:`~dimedia_course.train.TrainConfig` as sorted JSON (without
     the :data:`HASH_NEUTRAL` fields at their neutral value)."""
-    values = dataclasses.asdict(cfg)
+    return config_values_hash(dataclasses.asdict(cfg))
+
+
+def config_values_hash(values: dict) -> str:
+    """:func:`config_hash` of a config given as the nested dict ``dataclasses.asdict`` makes (as the training
+    command stores it in every run checkpoint)."""
+    values = {section: dict(fields) if isinstance(fields, dict) else fields for section, fields in values.items()}
     for (section, key), neutral in HASH_NEUTRAL.items():
         if key in values.get(section, {}) and (neutral is None or values[section][key] == neutral):
             del values[section][key]
@@ -98,8 +105,20 @@ def load_pretrained(name: str, checkpoint_dir=None, config_dir=None) -> dict:
 def export_pretrained(run_dir, name: str, config_path=None, checkpoint_dir=None, **meta) -> Path:
     """Write the EMA weights (float16) of the run in ``run_dir`` (``checkpoint.pt`` of
     :func:`dimedia_course.train.train`) to ``<checkpoint_dir>/<name>.pt`` with the config hash."""
-    cfg = load_config(config_path or CONFIG_DIR / f"{name}.yaml")
+    config_path = Path(config_path or CONFIG_DIR / f"{name}.yaml")
+    cfg = load_config(config_path)
     run = load_checkpoint(Path(run_dir) / "checkpoint.pt")
+    trained, step = run["meta"].get("config"), int(run["meta"]["step"])
+    if trained is None or config_values_hash(trained) != config_hash(cfg):
+        raise ValueError(
+            f"{run_dir}: this run was not trained from {config_path.name} as it is now (config hash "
+            f"{None if trained is None else config_values_hash(trained)} vs {config_hash(cfg)}); {_retrain_hint(name)}"
+        )
+    if step != cfg.train.steps:
+        raise ValueError(
+            f"{run_dir}: this run stopped at step {step} of {cfg.train.steps}; finish it with "
+            f"python -m dimedia_course.train {config_path} --out {run_dir} --resume"
+        )
     ema = run["states"].get("ema")
     weights = ema if ema is not None else run["state_dict"]
     model = build_model(cfg.model, dims=spatial_dims(cfg.data))
@@ -110,7 +129,7 @@ def export_pretrained(run_dir, name: str, config_path=None, checkpoint_dir=None,
         model.half(),
         config_hash=config_hash(cfg),
         config=dataclasses.asdict(cfg),
-        step=int(run["meta"]["step"]),
+        step=step,
         **meta,
     )
 

@@ -39,6 +39,15 @@ def test_export_load_and_hash_mismatch(tmp_path):
         load_pretrained("tiny", ckpts, configs)
     with pytest.raises(FileNotFoundError, match="no checkpoint .*retrain it"):
         load_pretrained("tiny", tmp_path / "elsewhere", configs)
+    # export refuses a run of another config (here steps: 3 against the run's 2) and a run that stopped early
+    with pytest.raises(ValueError, match=r"^\S+run: this run was not trained from tiny.yaml as it is now .*retrain"):
+        export_pretrained(tmp_path / "run", "tiny", configs / "tiny.yaml", ckpts)
+    (configs / "tiny.yaml").write_text(TINY)
+    raw = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    raw["meta"]["step"] = 1
+    torch.save(raw, tmp_path / "run" / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"this run stopped at step 1 of 2; finish it with .* --resume$"):
+        export_pretrained(tmp_path / "run", "tiny", configs / "tiny.yaml", ckpts)
 
 
 def test_config_hash_changes_with_any_field():
