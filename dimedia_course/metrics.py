@@ -24,7 +24,6 @@ Every image metric takes batches shaped ``(B, C, H, W)``; images live in ``[-1, 
   same measure for a second set of real images against the same held-out set (what a perfect model gets).
 - :func:`pairwise_ms_ssim` mean MS-SSIM over all pairs of a sample set: a *diversity* score (lower = more
   diverse), as used to evaluate medical generative models (e.g. Pinaya et al. 2022).
-- :func:`wasserstein_1d` the 1-Wasserstein distance of two 1D samples, ``int |F_x - F_y|`` (toy samplers).
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ __all__ = [
     "nearest_neighbour_distance",
     "sample_quality",
     "pairwise_ms_ssim",
-    "wasserstein_1d",
     "MS_SSIM_WEIGHTS",
 ]
 
@@ -524,18 +522,3 @@ def sample_quality(samples, train, held_out, reference, k: int = 3, size: int = 
     out["nn_distance"] = float(nearest_neighbour_distance(fs, ft).median())
     out["nn_distance_floor"] = float(nearest_neighbour_distance(fr, ft).median())
     return out
-
-
-def wasserstein_1d(x, y) -> float:
-    """The 1-Wasserstein distance of the empirical distributions of two 1D samples, ``int |F_x(u) - F_y(u)| du``
-    (Villani 2009, remark 2.19: in 1D the optimal coupling matches quantiles), computed from the sorted samples
-    on the merged grid of their values, as ``scipy.stats.wasserstein_distance`` does. ``x`` and ``y`` are any
-    shapes (flattened) and may differ in size."""
-    a = torch.as_tensor(np.asarray(x, dtype=np.float64)).flatten().sort().values
-    b = torch.as_tensor(np.asarray(y, dtype=np.float64)).flatten().sort().values
-    if a.numel() == 0 or b.numel() == 0:
-        raise ValueError("wasserstein_1d needs two non-empty samples")
-    grid = torch.cat([a, b]).sort().values
-    cdf_a = torch.searchsorted(a, grid[:-1], right=True).double() / a.numel()  # F_x on each merged-grid interval
-    cdf_b = torch.searchsorted(b, grid[:-1], right=True).double() / b.numel()
-    return float(((cdf_a - cdf_b).abs() * grid.diff()).sum())

@@ -18,7 +18,6 @@ from dimedia_course.metrics import (
     psnr,
     sample_quality,
     ssim,
-    wasserstein_1d,
 )
 
 
@@ -255,16 +254,3 @@ def test_central_slices_against_numpy_indexing():
     np.testing.assert_array_equal(out[:, 2].numpy(), a[:, 0, :, :, 2])
     with pytest.raises(ValueError, match=r"volumes must be shaped \(N, 1, S, S, S\)"):
         central_slices(torch.zeros(2, 1, 4, 4))
-
-
-def test_wasserstein_1d_matches_scipy_and_a_shift():
-    """Against scipy.stats.wasserstein_distance (unequal sizes, ties) and the exact W1 = |c| of a shifted copy."""
-    from scipy.stats import wasserstein_distance
-
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=700), rng.standard_t(3, size=1300).round(1)  # rounding makes ties
-    assert wasserstein_1d(x, y) == pytest.approx(wasserstein_distance(x, y), rel=1e-12)
-    assert wasserstein_1d(torch.from_numpy(x), x + 0.37) == pytest.approx(0.37, rel=1e-12)
-    assert wasserstein_1d(x, x) == 0.0
-    with pytest.raises(ValueError, match="non-empty"):
-        wasserstein_1d(x, [])
