@@ -109,10 +109,11 @@ def export_pretrained(run_dir, name: str, config_path=None, checkpoint_dir=None,
     cfg = load_config(config_path)
     run = load_checkpoint(Path(run_dir) / "checkpoint.pt")
     trained, step = run["meta"].get("config"), int(run["meta"]["step"])
-    if trained is None or config_values_hash(trained) != config_hash(cfg):
+    trained_hash, expected = (None if trained is None else config_values_hash(trained)), config_hash(cfg)
+    if trained_hash != expected:
         raise ValueError(
             f"{run_dir}: this run was not trained from {config_path.name} as it is now (config hash "
-            f"{None if trained is None else config_values_hash(trained)} vs {config_hash(cfg)}); {_retrain_hint(name)}"
+            f"{trained_hash} vs {expected}); {_retrain_hint(name)}"
         )
     if step != cfg.train.steps:
         raise ValueError(
@@ -127,7 +128,7 @@ def export_pretrained(run_dir, name: str, config_path=None, checkpoint_dir=None,
     return save_checkpoint(
         path,
         model.half(),
-        config_hash=config_hash(cfg),
+        config_hash=expected,
         config=dataclasses.asdict(cfg),
         step=step,
         **meta,

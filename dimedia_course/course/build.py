@@ -167,8 +167,6 @@ def build_slides(root: Path = ROOT, builddir: Path | None = None) -> int:
     if not (source / "conf.py").is_file():
         print(f"error: {source / 'conf.py'} is missing: no slides to build", file=sys.stderr)
         return 2
-    import shutil
-
     from dimedia_course.course.slide_figures import write_slide_figures
 
     # generated and git-ignored: emptied first, so a deck that names a figure the code no longer draws fails (-W)
