@@ -11,33 +11,12 @@ import torch.nn as nn
 
 from dimedia_course.toy import GaussianMixture, ToyDenoiser
 
-#: Test files that run longest, in the order they should start (longest first, so that the files left for the
-#: end of a run are short and both workers finish together). With ``.ci/run``'s ``--dist loadfile
-#: --no-loadscope-reorder`` each file runs whole on one worker and files start in collection order: the website
-#: build (the longest single job) first, then the sandboxed grading run; a small file each comes next because
-#: pytest-xdist hands every worker two files at the start; then the other slow files by their measured length
-#: (``--durations=0`` on a fresh clone, 2026-12-04: the validators 46 s, training 24 s, the bundle 10 s, ...).
-#: The rest keep pytest's order.
-LONGEST_FIRST = (
-    "test_book.py",
-    "test_exercises_grading.py",
-    "test_forward.py",
-    "test_schedules.py",
-    "test_exercises_release.py",
-    "test_train.py",
-    "test_grading_bundle.py",
-    "test_course_execute.py",
-    "test_grading_checks.py",
-    "test_benchmarks_networks.py",
-    "test_benchmarks_applications.py",
-    "test_grading_sandbox.py",
-    "test_course_directives.py",
-    "test_benchmarks_samplers.py",
-    "test_grading_safe_html.py",
-    "test_site_meta.py",
-    "test_build.py",
-    "test_3d.py",
-)
+#: Test files that run longest, in the order they should start. With ``.ci/run``'s ``--dist loadfile
+#: --no-loadscope-reorder`` each file runs whole on one worker and files start in collection order, so the
+#: website build (the longest single job) starts first instead of after the files with the most tests; then the
+#: sandboxed grading run; a small file each comes next because pytest-xdist hands every worker two files at
+#: the start. The rest keep pytest's order.
+LONGEST_FIRST = ("test_book.py", "test_exercises_grading.py", "test_forward.py", "test_schedules.py")
 
 
 def pytest_collection_modifyitems(config, items):
